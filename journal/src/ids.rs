@@ -288,9 +288,15 @@ mod tests {
     fn ids_reject_wrong_length_case_and_characters() {
         assert!(matches!(MessageId::parse("abc"), Err(IdError::Length(_))));
         let upper = "0123456789ABCDEF0123456789a001";
-        assert!(matches!(MessageId::parse(upper), Err(IdError::Character(_))));
+        assert!(matches!(
+            MessageId::parse(upper),
+            Err(IdError::Character(_))
+        ));
         let slash = "0123456789abcdef0123456789/001";
-        assert!(matches!(MessageId::parse(slash), Err(IdError::Character(_))));
+        assert!(matches!(
+            MessageId::parse(slash),
+            Err(IdError::Character(_))
+        ));
         let sub = "0123456789abcdef0123456789a0000";
         assert!(MessageId::parse(sub).is_err());
         assert!(matches!(
@@ -337,8 +343,8 @@ mod tests {
     fn usernames_that_could_escape_a_path_or_xattr_name_are_rejected() {
         let long = "a".repeat(USERNAME_MAX + 1);
         for bad in [
-            "", "../x", "a/b", "/a", "A", "aB", "a b", "a\0b", "a\nb", "-x", ".x", "_x", "1x",
-            "é", "a\u{301}", "a:b", "a@b", "a*", "a\\b", &long,
+            "", "../x", "a/b", "/a", "A", "aB", "a b", "a\0b", "a\nb", "-x", ".x", "_x", "1x", "é",
+            "a\u{301}", "a:b", "a@b", "a*", "a\\b", &long,
         ] {
             assert!(Username::parse(bad).is_err(), "accepted {bad:?}");
         }
