@@ -1,0 +1,372 @@
+//! The accept loop every service runs: connection limit, one task per connection, implicit TLS
+//! handshakes off the loop, and shutdown. Sessions only ever see a finished [`Connection`].
+
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::listener::{ListenerSpec, Security};
+use crate::stream::MaybeTls;
+use crate::timeout::with_timeout;
+use crate::tls::TlsAcceptor;
+
+/// Pause after an accept error that means we are out of resources (EMFILE, ENFILE, ENOMEM):
+/// retrying at once would spin on the same error at 100 % CPU.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Limits of one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; further ones are accepted and closed straight away.
+    pub max_connections: usize,
+    /// Longest a TLS handshake may take (implicit TLS here, STARTTLS/STLS in the session via
+    /// [`Connection::tls_handshake_timeout`]) before the connection is dropped.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 10,000 connections and a 30-second handshake.
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            tls_handshake_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An accepted connection, handed to the service's handler in its own task.
+pub struct Connection {
+    /// The stream: already TLS on an implicit-TLS listener, plain otherwise.
+    pub stream: MaybeTls,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+    /// Credentials may be accepted without TLS ([`ListenerSpec::trusted`]).
+    pub trusted: bool,
+    /// The acceptor for STARTTLS/STLS: `Some` only on a plain listener that has TLS, so
+    /// "offer STARTTLS" is `tls.is_some() && !stream.is_tls()`.
+    pub tls: Option<TlsAcceptor>,
+    /// Limit for the STARTTLS/STLS handshake, from [`Limits::tls_handshake_timeout`].
+    pub tls_handshake_timeout: Duration,
+    /// Cancelled when the service shuts down; the session should say goodbye and close.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // By hand: TlsAcceptor has no Debug; whether STARTTLS is available is what matters.
+        f.debug_struct("Connection")
+            .field("stream", &self.stream)
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("trusted", &self.trusted)
+            .field("starttls_available", &self.tls.is_some())
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("shutdown", &self.shutdown)
+            .finish()
+    }
+}
+
+/// Accepts connections on `listener` until `shutdown` is cancelled, running `handler` for each
+/// in its own task. A connection over [`Limits::max_connections`] is accepted and closed at
+/// once without a word; see [`serve_with_busy_reply`] to send one.
+///
+/// For [`Security::ImplicitTls`] the handshake runs inside the connection's task, bounded by
+/// [`Limits::tls_handshake_timeout`], so a slow client never holds up the accept loop; `tls`
+/// must then be `Some`. On a [`Security::Plain`] listener `tls` is passed on for STARTTLS/STLS.
+///
+/// A handler that fails or panics ends only its own connection (the panic is logged). Returns
+/// `Ok(())` when `shutdown` is cancelled, closing the listening socket; connections already
+/// running are not waited for: they observe [`Connection::shutdown`] themselves.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    spec: ListenerSpec,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    shutdown: CancellationToken,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    accept_loop(listener, spec, tls, limits, None, shutdown, handler).await
+}
+
+/// Like [`serve`], but a connection over the limit first gets `busy_reply` (e.g. SMTP's
+/// `421 4.3.2 HOST too busy, try again later\r\n`, POP3's `-ERR [SYS/TEMP] too busy\r\n`).
+///
+/// The reply is written once, without waiting, and only on plain listeners: on an
+/// implicit-TLS listener it would cost a full handshake per refused client, exactly when the
+/// server is overloaded, so those connections are just closed.
+pub async fn serve_with_busy_reply<H, F>(
+    listener: TcpListener,
+    spec: ListenerSpec,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    busy_reply: Vec<u8>,
+    shutdown: CancellationToken,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let busy_reply = (spec.security == Security::Plain).then_some(busy_reply);
+    accept_loop(listener, spec, tls, limits, busy_reply, shutdown, handler).await
+}
+
+/// What every connection task of one listener shares.
+struct Shared<H> {
+    handler: H,
+    /// Acceptor for the handshake at connect time (implicit TLS only).
+    implicit_tls: Option<TlsAcceptor>,
+    /// Acceptor handed to sessions for STARTTLS/STLS (plain listeners only).
+    starttls: Option<TlsAcceptor>,
+    trusted: bool,
+    tls_handshake_timeout: Duration,
+    shutdown: CancellationToken,
+}
+
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    spec: ListenerSpec,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    busy_reply: Option<Vec<u8>>,
+    shutdown: CancellationToken,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (implicit_tls, starttls) = match spec.security {
+        Security::ImplicitTls if tls.is_none() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "listener {} is configured for implicit TLS but has no certificate; \
+                     load one with net::server_config or make the listener plain",
+                    spec.addr
+                ),
+            ));
+        }
+        Security::ImplicitTls => (tls, None),
+        Security::Plain => (None, tls),
+    };
+    let shared = Arc::new(Shared {
+        handler,
+        implicit_tls,
+        starttls,
+        trusted: spec.trusted,
+        tls_handshake_timeout: limits.tls_handshake_timeout,
+        shutdown: shutdown.clone(),
+    });
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    let mut at_limit = false;
+    info!(addr = %spec.addr, security = ?spec.security, trusted = spec.trusted, "listening");
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                let Some(pause) = accept_backoff(&err) else {
+                    debug!(addr = %spec.addr, "a client left before it was accepted: {err}");
+                    continue;
+                };
+                warn!(addr = %spec.addr, "cannot accept connections: {err}; retrying in {pause:?}");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            if !at_limit {
+                warn!(
+                    addr = %spec.addr, max = limits.max_connections,
+                    "connection limit reached; refusing new connections until some close"
+                );
+                at_limit = true;
+            }
+            refuse(tcp, peer, busy_reply.as_deref());
+            continue;
+        };
+        at_limit = false;
+        tokio::spawn(run_connection(tcp, peer, Arc::clone(&shared), permit));
+    }
+    info!(addr = %spec.addr, "shutting down: no longer accepting connections");
+    Ok(())
+}
+
+/// `None` for errors about one client that gave up (accept again at once), otherwise how long
+/// to pause because the process or system is out of resources.
+fn accept_backoff(err: &io::Error) -> Option<Duration> {
+    match err.kind() {
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock => None,
+        _ => Some(ACCEPT_BACKOFF),
+    }
+}
+
+/// Closes a connection over the limit, after a best-effort reply that never blocks the loop.
+fn refuse(tcp: TcpStream, peer: SocketAddr, busy_reply: Option<&[u8]>) {
+    debug!(%peer, "connection refused: too many connections");
+    let Some(reply) = busy_reply else {
+        return;
+    };
+    // A direct non-blocking write: tokio's try_write would refuse until the reactor has seen
+    // the new socket become writable, which it has not yet at this point.
+    let written = tcp
+        .into_std()
+        .and_then(|mut std_tcp| io::Write::write(&mut std_tcp, reply));
+    if let Err(err) = written {
+        debug!(%peer, "could not send the busy reply: {err}");
+    }
+}
+
+/// One connection's task: the implicit TLS handshake if any, then the handler. Holds its
+/// connection slot (`_permit`) until it ends, however it ends.
+async fn run_connection<H, F>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared<H>>,
+    _permit: OwnedSemaphorePermit,
+) where
+    H: Fn(Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let local = match tcp.local_addr() {
+        Ok(local) => local,
+        Err(err) => {
+            debug!(%peer, "connection dropped before it could be served: {err}");
+            return;
+        }
+    };
+    // Replies are small and sessions pipeline; Nagle's algorithm would hold a reply back until
+    // the client's delayed ACK (up to 40 ms) and cap a session at a few dozen commands a second.
+    if let Err(err) = tcp.set_nodelay(true) {
+        debug!(%peer, "cannot set TCP_NODELAY: {err}");
+    }
+    let stream = match &shared.implicit_tls {
+        None => MaybeTls::Plain(tcp),
+        Some(acceptor) => {
+            // Boxed: the handshake state is over a kilobyte, and inline it would stay in every
+            // connection's task for its whole life (a future is as large as its largest state).
+            let handshake =
+                with_timeout(shared.tls_handshake_timeout, Box::pin(acceptor.accept(tcp)));
+            let result = tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                result = handshake => result,
+            };
+            match result {
+                Ok(tls) => MaybeTls::Tls(Box::new(tls)),
+                Err(err) => {
+                    debug!(%peer, "TLS handshake failed: {err}");
+                    return;
+                }
+            }
+        }
+    };
+    let connection = Connection {
+        stream,
+        peer,
+        local,
+        trusted: shared.trusted,
+        tls: shared.starttls.clone(),
+        tls_handshake_timeout: shared.tls_handshake_timeout,
+        shutdown: shared.shutdown.clone(),
+    };
+    if let Err(panic) = catch_unwind((shared.handler)(connection)).await {
+        error!(%peer, "connection handler panicked: {}", panic_message(panic.as_ref()));
+    }
+}
+
+/// Runs `fut`, turning a panic inside it into `Err` so it can be logged with the peer's
+/// address. tokio would contain the panic anyway, but silently from the service's view.
+async fn catch_unwind<F: Future<Output = ()>>(fut: F) -> Result<(), Box<dyn Any + Send>> {
+    let mut fut = pin!(fut);
+    std::future::poll_fn(|cx| {
+        // AssertUnwindSafe: after a panic the future is dropped without being polled again,
+        // so no broken state it holds is ever observed.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_that_gave_up_is_skipped_without_pause() {
+        for kind in [
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::Interrupted,
+        ] {
+            assert_eq!(accept_backoff(&io::Error::from(kind)), None, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn running_out_of_file_descriptors_pauses_the_loop() {
+        const EMFILE: i32 = 24;
+        const ENFILE: i32 = 23;
+        for errno in [EMFILE, ENFILE] {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(accept_backoff(&err), Some(ACCEPT_BACKOFF), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn panic_is_caught_with_its_message() {
+        let panic = catch_unwind(async { panic!("boom {}", 42) })
+            .await
+            .unwrap_err();
+        assert_eq!(panic_message(panic.as_ref()), "boom 42");
+        let literal = catch_unwind(async { panic!("plain") }).await.unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+    }
+
+    #[tokio::test]
+    async fn finished_future_is_ok() {
+        assert!(catch_unwind(async {}).await.is_ok());
+    }
+}
