@@ -1,0 +1,509 @@
+//! Login throttling shared by smtp, pop and web (SPEC §6, §7, §11): one [`Throttle`] per
+//! process, in an `Arc`.
+//!
+//! Failures are counted per client address (IPv6 grouped by /64, since one subscriber usually
+//! owns a whole /64) and per username. Each key with failures imposes a delay of
+//! `base · 2^(failures-1)`, capped at `max_delay`. Every attempt reserves the next free slot of
+//! each key it touches, so N parallel guesses wait N delays instead of sharing one; an attempt
+//! whose wait would exceed `max_delay` is refused at once, without checking the password.
+//! A success clears the username's counter but not the address's: one valid account must not
+//! let an address go on guessing others. A key's failures are forgotten once its latest failure
+//! is older than `forget_after`.
+//!
+//! Memory is bounded: each map holds at most `max_entries`; when full, forgotten entries go
+//! first, then the oldest tenth, so an eviction pass is amortised over many insertions.
+//!
+//! [`ThrottleState`] is the pure core (time is passed in); [`Throttle`] adds the lock and the
+//! clock.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use journal::Username;
+
+/// Tuning of a [`Throttle`].
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    /// Delay after the first failure; doubles with each further one.
+    pub base_delay: Duration,
+    /// Longest delay; an attempt that would wait longer is refused.
+    pub max_delay: Duration,
+    /// Failures are forgotten after this long without a new one.
+    pub forget_after: Duration,
+    /// Most entries per map (addresses, usernames).
+    pub max_entries: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            forget_after: Duration::from_secs(15 * 60),
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// What a login attempt must do before its password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Wait this long, then check the password (zero for a clean record).
+    Wait(Duration),
+    /// Refuse now without checking the password: the queue is already `max_delay` long.
+    Refuse,
+}
+
+/// The client address as the throttle counts it: IPv6 masked to its /64, IPv4-mapped IPv6
+/// turned back into IPv4 (otherwise every IPv4 client of a dual-stack socket would share one
+/// /64 and one counter).
+pub fn client_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+/// Failure record of one address or username.
+#[derive(Debug, Clone)]
+struct Entry {
+    failures: u32,
+    last_failure: Instant,
+    /// When the next attempt may start at the earliest (the end of the reserved queue).
+    free_at: Instant,
+}
+
+/// The pure core: two bounded maps and the arithmetic, with "now" passed in.
+#[derive(Debug)]
+pub struct ThrottleState {
+    config: ThrottleConfig,
+    by_address: HashMap<IpAddr, Entry>,
+    by_username: HashMap<String, Entry>,
+}
+
+impl ThrottleState {
+    /// An empty state.
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config,
+            by_address: HashMap::new(),
+            by_username: HashMap::new(),
+        }
+    }
+
+    /// Reserves a slot for an attempt by `client` on `username` at `now`.
+    pub fn reserve(&mut self, now: Instant, client: IpAddr, username: &str) -> Admission {
+        let address = client_key(client);
+        let user = username_key(username);
+        let config = &self.config;
+        let address_slot = self
+            .by_address
+            .get(&address)
+            .and_then(|e| next_slot(config, e, now));
+        let user_slot = user
+            .and_then(|u| self.by_username.get(u))
+            .and_then(|e| next_slot(config, e, now));
+        let start = match (address_slot, user_slot) {
+            (None, None) => return Admission::Wait(Duration::ZERO),
+            (a, u) => a.max(u).unwrap_or(now),
+        };
+        let wait = start.saturating_duration_since(now);
+        if wait > self.config.max_delay {
+            return Admission::Refuse;
+        }
+        // Each key queues on its own slot, so the address and the username stay independent.
+        if let (Some(slot), Some(entry)) = (address_slot, self.by_address.get_mut(&address)) {
+            entry.free_at = slot;
+        }
+        if let (Some(slot), Some(u)) = (user_slot, user)
+            && let Some(entry) = self.by_username.get_mut(u)
+        {
+            entry.free_at = slot;
+        }
+        Admission::Wait(wait)
+    }
+
+    /// Records a failed password check.
+    pub fn failure(&mut self, now: Instant, client: IpAddr, username: &str) {
+        record_failure(&self.config, &mut self.by_address, client_key(client), now);
+        if let Some(user) = username_key(username) {
+            record_failure(&self.config, &mut self.by_username, user.to_string(), now);
+        }
+    }
+
+    /// Records a successful login of `username`: its record is cleared. The address's record is
+    /// kept on purpose (one valid account must not let an address go on guessing others).
+    pub fn success(&mut self, username: &str) {
+        if let Some(user) = username_key(username) {
+            self.by_username.remove(user);
+        }
+    }
+
+    /// Entries held for addresses and for usernames.
+    pub fn len(&self) -> (usize, usize) {
+        (self.by_address.len(), self.by_username.len())
+    }
+
+    /// Whether nothing is being tracked.
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty() && self.by_username.is_empty()
+    }
+}
+
+/// Only valid usernames get a counter: an invalid one can never log in (the address counter
+/// still applies), and this bounds the key to 64 bytes whatever a client sends.
+fn username_key(username: &str) -> Option<&str> {
+    Username::parse(username).ok().map(|_| username)
+}
+
+fn is_forgotten(config: &ThrottleConfig, entry: &Entry, now: Instant) -> bool {
+    now.saturating_duration_since(entry.last_failure) >= config.forget_after
+}
+
+/// `base · 2^(failures-1)`, capped; zero for no (remembered) failures.
+fn delay(config: &ThrottleConfig, entry: &Entry, now: Instant) -> Duration {
+    if entry.failures == 0 || is_forgotten(config, entry, now) {
+        return Duration::ZERO;
+    }
+    let factor = 1u32.checked_shl(entry.failures - 1).unwrap_or(u32::MAX);
+    config
+        .base_delay
+        .saturating_mul(factor)
+        .min(config.max_delay)
+}
+
+/// The start of the next free slot of this key, or `None` if it imposes no wait.
+fn next_slot(config: &ThrottleConfig, entry: &Entry, now: Instant) -> Option<Instant> {
+    let delay = delay(config, entry, now);
+    if delay.is_zero() {
+        return None;
+    }
+    Some(entry.free_at.max(now) + delay)
+}
+
+fn record_failure<K: Hash + Eq + Clone>(
+    config: &ThrottleConfig,
+    map: &mut HashMap<K, Entry>,
+    key: K,
+    now: Instant,
+) {
+    if let Some(entry) = map.get_mut(&key) {
+        if is_forgotten(config, entry, now) {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_failure = now;
+        return;
+    }
+    if map.len() >= config.max_entries.max(1) {
+        make_room(config, map, now);
+    }
+    let entry = Entry {
+        failures: 1,
+        last_failure: now,
+        free_at: now,
+    };
+    map.insert(key, entry);
+}
+
+/// Drops forgotten entries; if the map is still over nine tenths full, drops the oldest until
+/// it is not. Freeing a tenth at once keeps a flood of new keys at amortised O(1) per insert.
+fn make_room<K: Hash + Eq + Clone>(
+    config: &ThrottleConfig,
+    map: &mut HashMap<K, Entry>,
+    now: Instant,
+) {
+    map.retain(|_, e| !(is_forgotten(config, e, now) && e.free_at <= now));
+    let max = config.max_entries.max(1);
+    let target = max - (max / 10).max(1);
+    if map.len() <= target {
+        return;
+    }
+    let excess = map.len() - target;
+    let mut ages: Vec<(Instant, K)> = map
+        .iter()
+        .map(|(k, e)| (e.last_failure, k.clone()))
+        .collect();
+    ages.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);
+    for (_, key) in ages.into_iter().take(excess) {
+        map.remove(&key);
+    }
+    tracing::warn!(
+        evicted = excess,
+        "login throttle table full; dropped the oldest failure records"
+    );
+}
+
+/// The process-wide throttle: [`ThrottleState`] behind a mutex, with tokio's clock (so tests
+/// with paused time see consistent waits).
+#[derive(Debug)]
+pub struct Throttle {
+    state: Mutex<ThrottleState>,
+}
+
+impl Throttle {
+    /// A throttle with no failures recorded.
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            state: Mutex::new(ThrottleState::new(config)),
+        }
+    }
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
+        // The state stays consistent even if a holder panicked: every update is a plain store.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reserves a slot for an attempt; see [`Admission`].
+    pub fn reserve(&self, client: IpAddr, username: &str) -> Admission {
+        self.state().reserve(Self::now(), client, username)
+    }
+
+    /// Records a failed password check.
+    pub fn failure(&self, client: IpAddr, username: &str) {
+        self.state().failure(Self::now(), client, username);
+    }
+
+    /// Records a successful login: clears the username's record, keeps the address's.
+    pub fn success(&self, _client: IpAddr, username: &str) {
+        self.state().success(username);
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new(ThrottleConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn wait(a: Admission) -> Duration {
+        match a {
+            Admission::Wait(d) => d,
+            Admission::Refuse => panic!("refused"),
+        }
+    }
+
+    fn fail_n(state: &mut ThrottleState, now: Instant, client: IpAddr, user: &str, n: u32) {
+        for _ in 0..n {
+            state.failure(now, client, user);
+        }
+    }
+
+    #[test]
+    fn clean_client_waits_nothing() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(
+                state.reserve(now, ip("192.0.2.1"), "alice"),
+                Admission::Wait(Duration::ZERO)
+            );
+        }
+        assert!(state.is_empty());
+    }
+
+    #[test]
+    fn delay_doubles_with_each_failure_up_to_the_cap() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let mut now = Instant::now();
+        let client = ip("192.0.2.1");
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            state.failure(now, client, "alice");
+            let d = wait(state.reserve(now, client, "alice"));
+            seen.push(d.as_millis());
+            now += d; // the attempt runs at its slot, then fails again
+        }
+        assert_eq!(
+            seen,
+            [200, 400, 800, 1600, 3200, 6400, 12800, 20000, 20000, 20000]
+        );
+    }
+
+    #[test]
+    fn address_and_username_are_counted_independently() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        fail_n(&mut state, now, ip("192.0.2.1"), "alice", 3);
+        // Same username from elsewhere: throttled by the username alone.
+        assert_eq!(
+            wait(state.reserve(now, ip("198.51.100.7"), "alice")),
+            800 * MS
+        );
+        // Same address, other username: throttled by the address alone (its own queue).
+        assert_eq!(wait(state.reserve(now, ip("192.0.2.1"), "bob")), 800 * MS);
+        // Neither: free.
+        assert_eq!(
+            state.reserve(now, ip("198.51.100.7"), "bob"),
+            Admission::Wait(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn parallel_attempts_queue_behind_each_other() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        fail_n(&mut state, now, ip("192.0.2.1"), "alice", 2); // delay 400 ms
+        let waits: Vec<_> = (0..5)
+            .map(|i| {
+                let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, i));
+                wait(state.reserve(now, client, "alice")).as_millis()
+            })
+            .collect();
+        assert_eq!(waits, [400, 800, 1200, 1600, 2000]);
+    }
+
+    #[test]
+    fn attempt_past_the_maximum_wait_is_refused() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        let client = ip("192.0.2.1");
+        fail_n(&mut state, now, client, "alice", 6); // delay 6.4 s
+        let waits: Vec<_> = (0..3)
+            .map(|_| wait(state.reserve(now, client, "x")))
+            .collect();
+        assert_eq!(waits, [6400 * MS, 12800 * MS, 19200 * MS]);
+        assert_eq!(state.reserve(now, client, "x"), Admission::Refuse);
+        // A refusal reserves nothing: once the queue drains, attempts are admitted again.
+        let later = now + 19200 * MS;
+        assert_eq!(wait(state.reserve(later, client, "x")), 6400 * MS);
+    }
+
+    #[test]
+    fn failures_are_forgotten_after_a_quiet_period() {
+        let config = ThrottleConfig::default();
+        let forget = config.forget_after;
+        let mut state = ThrottleState::new(config);
+        let now = Instant::now();
+        let client = ip("192.0.2.1");
+        fail_n(&mut state, now, client, "alice", 5);
+        let before = now + forget - MS;
+        assert!(wait(state.reserve(before, client, "alice")) > Duration::ZERO);
+        let after = now + forget + Duration::from_secs(30);
+        assert_eq!(
+            state.reserve(after, client, "alice"),
+            Admission::Wait(Duration::ZERO)
+        );
+        // The count restarts from one, not from six.
+        state.failure(after, client, "alice");
+        assert_eq!(wait(state.reserve(after, client, "alice")), 200 * MS);
+    }
+
+    #[test]
+    fn success_clears_the_username_but_not_the_address() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        let client = ip("192.0.2.1");
+        fail_n(&mut state, now, client, "alice", 4);
+        state.success("alice");
+        assert_eq!(
+            state.reserve(now, ip("198.51.100.7"), "alice"),
+            Admission::Wait(Duration::ZERO)
+        );
+        assert_eq!(wait(state.reserve(now, client, "bob")), 1600 * MS);
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_slash_64() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        fail_n(&mut state, now, ip("2001:db8:1:2::1"), "x", 1);
+        assert_eq!(
+            wait(state.reserve(now, ip("2001:db8:1:2:ffff::9"), "y")),
+            200 * MS
+        );
+        assert_eq!(
+            state.reserve(now, ip("2001:db8:1:3::1"), "y"),
+            Admission::Wait(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_clients_are_not_lumped_into_one_slash_64() {
+        assert_eq!(client_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        fail_n(&mut state, now, ip("::ffff:192.0.2.1"), "x", 1);
+        assert_eq!(
+            state.reserve(now, ip("::ffff:192.0.2.2"), "y"),
+            Admission::Wait(Duration::ZERO)
+        );
+        assert_eq!(wait(state.reserve(now, ip("192.0.2.1"), "y")), 200 * MS);
+    }
+
+    #[test]
+    fn invalid_usernames_only_count_against_the_address() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let now = Instant::now();
+        let huge = "X".repeat(100_000);
+        fail_n(&mut state, now, ip("192.0.2.1"), &huge, 3);
+        assert_eq!(state.len(), (1, 0));
+        assert_eq!(wait(state.reserve(now, ip("192.0.2.1"), "alice")), 800 * MS);
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_million_distinct_addresses() {
+        let config = ThrottleConfig::default();
+        let max = config.max_entries;
+        let mut state = ThrottleState::new(config);
+        let start = Instant::now();
+        let mut last = (ip("0.0.0.0"), String::new(), start);
+        for i in 0..1_000_000u32 {
+            let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let user = format!("u{i}");
+            let now = start + Duration::from_micros(u64::from(i));
+            state.failure(now, client, &user);
+            let (addresses, usernames) = state.len();
+            assert!(
+                addresses <= max && usernames <= max,
+                "grew to {addresses}/{usernames}"
+            );
+            last = (client, user, now);
+        }
+        // The newest offender is still remembered after all the evictions.
+        let (client, user, now) = last;
+        assert_eq!(wait(state.reserve(now, client, "someone")), 200 * MS);
+        assert_eq!(wait(state.reserve(now, ip("192.0.2.99"), &user)), 200 * MS);
+    }
+
+    #[test]
+    fn forgotten_entries_are_evicted_before_recent_ones() {
+        let config = ThrottleConfig {
+            max_entries: 10,
+            ..ThrottleConfig::default()
+        };
+        let forget = config.forget_after;
+        let mut state = ThrottleState::new(config);
+        let t0 = Instant::now();
+        let recent = ip("192.0.2.200");
+        for i in 0..9u8 {
+            state.failure(t0, IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)), "x");
+        }
+        let t1 = t0 + forget;
+        state.failure(t1, recent, "x");
+        state.failure(t1, ip("192.0.2.201"), "x");
+        assert_eq!(state.len().0, 2);
+        assert!(wait(state.reserve(t1, recent, "y")) > Duration::ZERO);
+    }
+}

@@ -1,0 +1,434 @@
+//! The roster: adding, finding, listing and removing users, and setting or clearing passwords.
+
+use journal::Username;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::db::{Accounts, unix_now};
+use crate::error::AccountsError;
+use crate::password::{check_new_password, hash_password};
+use crate::user::{NewUser, Role, User, normalize_student_id, validate_full_name};
+
+/// The columns [`RawUser::from_row`] reads, in order; qualified so that joins stay unambiguous.
+pub(crate) const USER_COLUMNS: &str = "users.username, users.full_name, users.student_id, \
+     users.role, users.password_hash, users.created_at";
+
+/// A users row as stored, before its text is validated into a [`User`].
+pub(crate) struct RawUser {
+    username: String,
+    full_name: String,
+    student_id: Option<String>,
+    role: String,
+    pub(crate) password_hash: Option<String>,
+    created_at: i64,
+}
+
+impl RawUser {
+    /// Reads the [`USER_COLUMNS`] starting at column `first`.
+    pub(crate) fn from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            username: row.get(first)?,
+            full_name: row.get(first + 1)?,
+            student_id: row.get(first + 2)?,
+            role: row.get(first + 3)?,
+            password_hash: row.get(first + 4)?,
+            created_at: row.get(first + 5)?,
+        })
+    }
+
+    /// Validates the stored text; a bad row is reported, never trusted.
+    pub(crate) fn into_user(self) -> Result<User, AccountsError> {
+        let username = Username::parse(&self.username).map_err(|_| AccountsError::CorruptRow {
+            what: "username",
+            value: self.username.clone(),
+        })?;
+        let role = self
+            .role
+            .parse::<Role>()
+            .map_err(|_| AccountsError::CorruptRow {
+                what: "role",
+                value: self.role.clone(),
+            })?;
+        Ok(User {
+            username,
+            full_name: self.full_name,
+            student_id: self.student_id,
+            role,
+            has_password: self.password_hash.is_some(),
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Looks a user up by name, with their password hash.
+pub(crate) fn load_user(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<RawUser>, AccountsError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+    let raw = conn
+        .prepare_cached(&sql)?
+        .query_row([username], |row| RawUser::from_row(row, 0))
+        .optional()?;
+    Ok(raw)
+}
+
+impl Accounts {
+    /// Adds a user. Fails with [`AccountsError::UserExists`] or
+    /// [`AccountsError::StudentIdTaken`] rather than overwriting anyone.
+    pub fn add_user(&self, new: &NewUser) -> Result<User, AccountsError> {
+        validate_full_name(&new.full_name)?;
+        let student_id = new
+            .student_id
+            .as_deref()
+            .map(normalize_student_id)
+            .transpose()?;
+        // Hash before taking the write lock: argon2 takes tens of milliseconds.
+        let password_hash = match &new.password {
+            Some(password) => {
+                check_new_password(password)?;
+                Some(hash_password(password)?)
+            }
+            None => None,
+        };
+        let created_at = unix_now();
+        self.with_conn(|conn| {
+            // IMMEDIATE takes the write lock first, so the checks below still hold at INSERT
+            // even with another process adding users at the same time.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if load_user(&tx, new.username.as_str())?.is_some() {
+                return Err(AccountsError::UserExists(new.username.clone()));
+            }
+            if let Some(id) = &student_id
+                && let Some(owner) = owner_of_student_id(&tx, id)?
+            {
+                return Err(AccountsError::StudentIdTaken {
+                    student_id: id.clone(),
+                    owner,
+                });
+            }
+            tx.prepare_cached(
+                "INSERT INTO users (username, full_name, student_id, role, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                new.username.as_str(),
+                new.full_name,
+                student_id,
+                new.role.as_str(),
+                password_hash,
+                created_at
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        tracing::info!(user = %new.username, role = %new.role, "added user");
+        Ok(User {
+            username: new.username.clone(),
+            full_name: new.full_name.clone(),
+            student_id,
+            role: new.role,
+            has_password: password_hash.is_some(),
+            created_at,
+        })
+    }
+
+    /// The user called `username`, if any.
+    pub fn get_user(&self, username: &Username) -> Result<Option<User>, AccountsError> {
+        self.with_conn(|conn| {
+            load_user(conn, username.as_str())?
+                .map(RawUser::into_user)
+                .transpose()
+        })
+    }
+
+    /// The user with this student id (trimmed first, as on insert), if any. An id that could
+    /// never have been stored is [`AccountsError::InvalidStudentId`], so a registration form
+    /// can say what is wrong with it.
+    pub fn find_by_student_id(&self, student_id: &str) -> Result<Option<User>, AccountsError> {
+        let student_id = normalize_student_id(student_id)?;
+        self.with_conn(|conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE student_id = ?1");
+            conn.prepare_cached(&sql)?
+                .query_row([&student_id], |row| RawUser::from_row(row, 0))
+                .optional()?
+                .map(RawUser::into_user)
+                .transpose()
+        })
+    }
+
+    /// Every user, ordered by username.
+    pub fn list_users(&self) -> Result<Vec<User>, AccountsError> {
+        self.with_conn(|conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let raws = stmt
+                .query_map([], |row| RawUser::from_row(row, 0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(RawUser::into_user).collect()
+        })
+    }
+
+    /// Sets (or replaces) a user's password. Enforces the length rules of
+    /// [`check_new_password`].
+    pub fn set_password(&self, username: &Username, password: &str) -> Result<(), AccountsError> {
+        check_new_password(password)?;
+        let hash = hash_password(password)?;
+        self.update_password(username, Some(&hash))?;
+        tracing::info!(user = %username, "password set");
+        Ok(())
+    }
+
+    /// Removes a user's password, putting them back to "awaiting registration", and ends their
+    /// web sessions (whoever held them must not stay logged in).
+    pub fn clear_password(&self, username: &Username) -> Result<(), AccountsError> {
+        self.update_password(username, None)?;
+        tracing::info!(user = %username, "password cleared; user awaits registration");
+        Ok(())
+    }
+
+    /// Removes a user; their web sessions go with them (ON DELETE CASCADE).
+    pub fn remove_user(&self, username: &Username) -> Result<(), AccountsError> {
+        let removed = self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM users WHERE username = ?1")?
+                .execute([username.as_str()])?)
+        })?;
+        if removed == 0 {
+            return Err(AccountsError::UnknownUser(username.clone()));
+        }
+        self.cache().forget(username.as_str());
+        tracing::info!(user = %username, "removed user");
+        Ok(())
+    }
+
+    fn update_password(
+        &self,
+        username: &Username,
+        hash: Option<&str>,
+    ) -> Result<(), AccountsError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx
+                .prepare_cached("UPDATE users SET password_hash = ?2 WHERE username = ?1")?
+                .execute(params![username.as_str(), hash])?;
+            if changed == 0 {
+                return Err(AccountsError::UnknownUser(username.clone()));
+            }
+            if hash.is_none() {
+                tx.prepare_cached("DELETE FROM web_sessions WHERE username = ?1")?
+                    .execute([username.as_str()])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
+        // Other processes notice through the changed stored hash; this one forgets right away.
+        self.cache().forget(username.as_str());
+        Ok(())
+    }
+}
+
+fn owner_of_student_id(
+    conn: &Connection,
+    student_id: &str,
+) -> Result<Option<String>, AccountsError> {
+    Ok(conn
+        .prepare_cached("SELECT username FROM users WHERE student_id = ?1")?
+        .query_row([student_id], |row| row.get(0))
+        .optional()?)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn name(s: &str) -> Username {
+        Username::parse(s).unwrap()
+    }
+
+    pub(crate) fn student(
+        username: &str,
+        student_id: Option<&str>,
+        password: Option<&str>,
+    ) -> NewUser {
+        NewUser {
+            username: name(username),
+            full_name: format!("Full {username}"),
+            student_id: student_id.map(str::to_string),
+            role: Role::Student,
+            password: password.map(str::to_string),
+        }
+    }
+
+    pub(crate) fn open_temp() -> (tempfile::TempDir, Accounts) {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("accounts.db")).unwrap();
+        (dir, accounts)
+    }
+
+    #[test]
+    fn added_users_can_be_fetched_and_listed_in_name_order() {
+        let (_dir, accounts) = open_temp();
+        let bob = accounts
+            .add_user(&student("bob", Some(" s2 "), None))
+            .unwrap();
+        let mut alice = student("alice", Some("s1"), None);
+        alice.role = Role::Instructor;
+        accounts.add_user(&alice).unwrap();
+        assert_eq!(bob.student_id.as_deref(), Some("s2"));
+        assert!(!bob.has_password);
+        assert!(bob.created_at > 1_600_000_000);
+        assert_eq!(accounts.get_user(&name("bob")).unwrap(), Some(bob.clone()));
+        assert_eq!(accounts.get_user(&name("carol")).unwrap(), None);
+        let listed = accounts.list_users().unwrap();
+        let names: Vec<_> = listed.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert_eq!(listed[0].role, Role::Instructor);
+        assert_eq!(accounts.find_by_student_id("s2 ").unwrap(), Some(bob));
+        assert_eq!(accounts.find_by_student_id("s3").unwrap(), None);
+    }
+
+    #[test]
+    fn duplicate_username_is_rejected() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", Some("s1"), None))
+            .unwrap();
+        let err = accounts
+            .add_user(&student("alice", Some("s9"), None))
+            .unwrap_err();
+        assert!(matches!(err, AccountsError::UserExists(ref u) if u.as_str() == "alice"));
+        assert!(err.to_string().contains("already exists"));
+        assert_eq!(accounts.list_users().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicate_student_id_is_rejected_naming_the_owner() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", Some("s1"), None))
+            .unwrap();
+        let err = accounts
+            .add_user(&student("bob", Some("  s1"), None))
+            .unwrap_err();
+        assert!(
+            matches!(err, AccountsError::StudentIdTaken { ref owner, .. } if owner == "alice"),
+            "{err}"
+        );
+        assert_eq!(accounts.get_user(&name("bob")).unwrap(), None);
+        // Users without a student id do not collide with each other.
+        accounts.add_user(&student("carol", None, None)).unwrap();
+        accounts.add_user(&student("dave", None, None)).unwrap();
+    }
+
+    #[test]
+    fn invalid_student_id_and_full_name_are_rejected() {
+        let (_dir, accounts) = open_temp();
+        let err = accounts
+            .add_user(&student("alice", Some("   "), None))
+            .unwrap_err();
+        assert!(matches!(err, AccountsError::InvalidStudentId(_)));
+        let mut bad_name = student("bob", None, None);
+        bad_name.full_name = "Bob\nBcc: everyone".into();
+        assert!(matches!(
+            accounts.add_user(&bad_name),
+            Err(AccountsError::InvalidFullName(_))
+        ));
+        assert!(accounts.list_users().unwrap().is_empty());
+    }
+
+    #[test]
+    fn removed_user_is_gone_and_removing_again_says_unknown() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", Some("s1"), None))
+            .unwrap();
+        accounts.remove_user(&name("alice")).unwrap();
+        assert_eq!(accounts.get_user(&name("alice")).unwrap(), None);
+        assert!(matches!(
+            accounts.remove_user(&name("alice")),
+            Err(AccountsError::UnknownUser(_))
+        ));
+        // The student id is free again.
+        accounts
+            .add_user(&student("alicia", Some("s1"), None))
+            .unwrap();
+    }
+
+    #[test]
+    fn password_can_be_set_verified_and_cleared() {
+        let (_dir, accounts) = open_temp();
+        accounts.add_user(&student("alice", None, None)).unwrap();
+        assert_eq!(accounts.verify_password("alice", "").unwrap(), None);
+        accounts
+            .set_password(&name("alice"), "first password")
+            .unwrap();
+        assert!(
+            accounts
+                .get_user(&name("alice"))
+                .unwrap()
+                .unwrap()
+                .has_password
+        );
+        let user = accounts.verify_password("alice", "first password").unwrap();
+        assert_eq!(user.map(|u| u.username), Some(name("alice")));
+        accounts.clear_password(&name("alice")).unwrap();
+        assert!(
+            !accounts
+                .get_user(&name("alice"))
+                .unwrap()
+                .unwrap()
+                .has_password
+        );
+        assert_eq!(
+            accounts.verify_password("alice", "first password").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn password_rules_and_unknown_users_give_clear_errors() {
+        let (_dir, accounts) = open_temp();
+        accounts.add_user(&student("alice", None, None)).unwrap();
+        let err = accounts.set_password(&name("alice"), "short").unwrap_err();
+        assert!(matches!(err, AccountsError::PasswordTooShort { min: 8 }));
+        assert!(matches!(
+            accounts.set_password(&name("bob"), "long enough"),
+            Err(AccountsError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            accounts.clear_password(&name("bob")),
+            Err(AccountsError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            accounts.add_user(&student("carol", None, Some("short"))),
+            Err(AccountsError::PasswordTooShort { .. })
+        ));
+    }
+
+    #[test]
+    fn stored_hash_is_argon2id_and_plaintext_is_nowhere_in_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.db");
+        let accounts = Accounts::open(&path).unwrap();
+        let secret = "Plaintext-Needle-4711";
+        accounts
+            .add_user(&student("alice", None, Some(secret)))
+            .unwrap();
+        accounts.add_user(&student("bob", None, None)).unwrap();
+        accounts.set_password(&name("bob"), secret).unwrap();
+        let hash = accounts
+            .with_conn(|c| load_user(c, "alice"))
+            .unwrap()
+            .and_then(|raw| raw.password_hash)
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        drop(accounts);
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("accounts.db{suffix}"));
+            bytes.extend(std::fs::read(file).unwrap());
+        }
+        assert!(bytes.windows(hash.len()).any(|w| w == hash.as_bytes()));
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+}
