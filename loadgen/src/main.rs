@@ -1,0 +1,51 @@
+//! loadgen: drives an SMTP or POP3 server with many concurrent clients and reports throughput,
+//! latency percentiles, errors and (given the server's pid) its memory per connection.
+//!
+//! It speaks the protocols itself and assumes nothing about the server, so the same run can be
+//! pointed at coursemail or at another server for comparison.
+//!
+//! # Layout
+//! - [`cli`]: command-line options.
+//! - [`conn`]: connecting plain, implicit TLS or STARTTLS/STLS; a line-oriented client stream.
+//! - [`pop`]: POP3 sessions (the busy loop and the idle hold).
+//! - [`stats`]: latency samples, percentiles and the report.
+//! - [`rss`]: the server's resident memory from /proc.
+
+mod cli;
+mod conn;
+mod pop;
+mod rss;
+mod stats;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Pop(args) => pop::run_busy(args).await,
+            cli::Command::PopIdle(args) => pop::run_idle(args).await,
+        }
+    })
+}
+
+/// Idle runs hold thousands of sockets: lift the soft descriptor limit to the hard one.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
