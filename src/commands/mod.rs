@@ -1,0 +1,44 @@
+//! One module per subcommand. Each turns arguments into calls on a library crate and prints the
+//! outcome; none holds logic of its own.
+
+mod journal;
+mod pop;
+mod serve;
+mod up;
+mod user;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::from_cli(&cli)?;
+    match cli.command {
+        Command::Up(args) => up::run(ctx, args),
+        Command::Pop => pop::run(ctx),
+        Command::User(cmd) => user::run(&ctx, cmd),
+        Command::Journal(cmd) => journal::run(&ctx, cmd),
+    }
+}
+
+/// Reads a password from the first line of standard input (never from the command line, where
+/// other users could see it in the process list).
+fn read_password_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input; pipe one in, e.g. `echo 'secret' | coursemail ...`"
+    );
+    Ok(password)
+}
+
+/// Validates a username from the command line.
+fn username(name: &str) -> Result<::journal::Username> {
+    Ok(::journal::Username::parse(name)?)
+}

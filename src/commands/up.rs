@@ -1,0 +1,82 @@
+//! `coursemail up`: every service in one process on the embedded default (SPEC §12).
+//!
+//! It prepares the data root, the self-signed certificate, the accounts database and the journal,
+//! starts the services, prints where everything is, and runs until Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+
+use accounts::Accounts;
+use anyhow::{Context as _, Result};
+use journal::writer::JournalWriter;
+use net::CancellationToken;
+
+use super::serve::{Service, run_until_signal, runtime};
+use crate::cli::UpArgs;
+use crate::context::Context;
+use crate::services::{self, Shared};
+
+/// Runs every service until the process is asked to stop.
+pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
+    if let Some(hostname) = args.hostname {
+        ctx.config.hostname = hostname;
+    }
+    let pop = &mut ctx.config.pop;
+    with_port(&mut pop.tls_listen, args.pop3s_port);
+    with_port(&mut pop.stls_listen, args.pop3_port);
+    prepare(&ctx)?;
+    runtime()?.block_on(async move {
+        let shared = Shared::load(&ctx, false)?;
+        let pop = services::pop(&ctx, &shared)?;
+        let mut listening: Vec<String> = Vec::new();
+        listening.extend(
+            pop.local_addrs()
+                .into_iter()
+                .map(|(a, s)| services::describe(a, s, "POP3")),
+        );
+        print_summary(&ctx, &listening);
+        let shutdown = CancellationToken::new();
+        let services: Vec<Service> = vec![("POP3", Box::pin(pop.run(shutdown.clone())))];
+        run_until_signal(services, shutdown).await
+    })
+}
+
+/// Replaces the port of a configured `address:port` (keeps a disabled listener disabled).
+fn with_port(addr: &mut String, port: Option<u16>) {
+    if let (Some(port), Some((host, _))) = (port, addr.rsplit_once(':')) {
+        *addr = format!("{host}:{port}");
+    }
+}
+
+/// Everything a service needs on disk before it starts; idempotent.
+pub fn prepare(ctx: &Context) -> Result<()> {
+    ctx.prepare_data_root()?;
+    let tls = ctx.root.tls_dir();
+    net::ensure_certificate(&tls, &ctx.config.hostname)
+        .with_context(|| format!("cannot prepare the TLS certificate in {}", tls.display()))?;
+    let db = ctx.root.accounts_db();
+    Accounts::open(&db)
+        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
+    JournalWriter::init(&ctx.root.journal_file())?;
+    Ok(())
+}
+
+fn print_summary(ctx: &Context, listening: &[String]) {
+    let root = &ctx.root;
+    println!("coursemail is up");
+    println!("  hostname     {}", ctx.config.hostname);
+    println!("  data root    {}", root.root().display());
+    println!(
+        "  certificate  {}",
+        root.tls_dir().join("cert.pem").display()
+    );
+    for line in listening {
+        println!("  {line}");
+    }
+    println!();
+    println!("Create the first instructor with:");
+    println!(
+        "  echo 'a-long-password' | coursemail --data {} user add NAME --full-name 'Full Name' --instructor --password-stdin",
+        root.root().display()
+    );
+    println!("Stop with Ctrl-C.");
+}

@@ -1,0 +1,97 @@
+//! `coursemail user add|list|passwd|clear-password|remove` (SPEC §12).
+
+use std::process::ExitCode;
+
+use accounts::{Accounts, NewUser, Role};
+use anyhow::{Context as _, Result};
+
+use super::{read_password_stdin, username};
+use crate::cli::UserCommand;
+use crate::context::Context;
+
+/// Runs one `user` subcommand against the accounts database.
+pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
+    ctx.prepare_data_root()?;
+    let db = ctx.root.accounts_db();
+    let accounts = Accounts::open(&db)
+        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
+    match cmd {
+        UserCommand::Add {
+            name,
+            full_name,
+            student_id,
+            password_stdin,
+            instructor,
+        } => {
+            let username = username(&name)?;
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let user = accounts.add_user(&NewUser {
+                full_name: full_name.unwrap_or_else(|| name.clone()),
+                username,
+                student_id,
+                role: if instructor {
+                    Role::Instructor
+                } else {
+                    Role::Student
+                },
+                password,
+            })?;
+            let how = if user.has_password {
+                "can log in now".to_string()
+            } else if let Some(id) = &user.student_id {
+                format!("registers on the web with student id {id}")
+            } else {
+                "has no password yet: set one with `coursemail user passwd` or give a student id"
+                    .to_string()
+            };
+            println!(
+                "added {} {} <{}@{}>; {how}",
+                user.role, user.username, user.username, ctx.config.hostname
+            );
+        }
+        UserCommand::List => {
+            let users = accounts.list_users()?;
+            println!(
+                "{:<24} {:<10} {:<12} {:<20} FULL NAME",
+                "USERNAME", "ROLE", "STATUS", "STUDENT ID"
+            );
+            for u in &users {
+                let status = if u.has_password {
+                    "active"
+                } else {
+                    "unregistered"
+                };
+                println!(
+                    "{:<24} {:<10} {:<12} {:<20} {}",
+                    u.username.as_str(),
+                    u.role.to_string(),
+                    status,
+                    u.student_id.as_deref().unwrap_or("-"),
+                    u.full_name
+                );
+            }
+            eprintln!("{} user(s)", users.len());
+        }
+        UserCommand::Passwd { name, .. } => {
+            let username = username(&name)?;
+            let password = read_password_stdin()?;
+            accounts.set_password(&username, &password)?;
+            println!("password of {username} changed");
+        }
+        UserCommand::ClearPassword { name } => {
+            let username = username(&name)?;
+            accounts.clear_password(&username)?;
+            println!("password of {username} cleared: they register again with their student id");
+        }
+        UserCommand::Remove { name } => {
+            let username = username(&name)?;
+            accounts.remove_user(&username)?;
+            println!("removed {username}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,318 @@
+//! Configuration: built-in defaults, then a TOML file, then `COURSEMAIL_*` environment variables,
+//! then command-line flags (each layer overrides the one before).
+//!
+//! Every option has an environment variable named after its place in the file: `hostname` is
+//! `COURSEMAIL_HOSTNAME`, `[auth] throttle_max_ms` is `COURSEMAIL_AUTH_THROTTLE_MAX_MS`. The
+//! variables are derived from the option tree itself, so a new option gets one for free.
+//! `coursemail.example.toml` documents every option.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment override.
+const ENV_PREFIX: &str = "COURSEMAIL_";
+/// Environment variables that are not options (handled by clap or the logger).
+const ENV_NOT_OPTIONS: &[&str] = &["COURSEMAIL_CONFIG", "COURSEMAIL_LOG"];
+
+/// The whole configuration of one coursemail installation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The course's mail domain and the servers' name: addresses are `user@hostname`.
+    pub hostname: String,
+    /// The data root (SPEC §3).
+    pub data: PathBuf,
+    /// Password checking shared by every service.
+    pub auth: AuthConfig,
+    /// The POP3 server.
+    pub pop: PopConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hostname: "localhost".into(),
+            data: PathBuf::from("./coursemail-data"),
+            auth: AuthConfig::default(),
+            pop: PopConfig::default(),
+        }
+    }
+}
+
+/// The POP3 server (SPEC §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PopConfig {
+    /// Implicit-TLS listener (995-style); empty disables it.
+    pub tls_listen: String,
+    /// Plain listener offering STLS (110-style); empty disables it.
+    pub stls_listen: String,
+    /// Accept credentials without TLS (only for loopback tests).
+    pub trusted: bool,
+    /// Idle sessions are closed after this long (RFC 1939: at least 600).
+    pub idle_timeout_secs: u64,
+    /// Connections served at once, per listener.
+    pub max_connections: usize,
+}
+
+impl Default for PopConfig {
+    fn default() -> Self {
+        Self {
+            tls_listen: "127.0.0.1:1995".into(),
+            stls_listen: "127.0.0.1:1110".into(),
+            trusted: false,
+            idle_timeout_secs: 600,
+            max_connections: 20_000,
+        }
+    }
+}
+
+/// Login throttling and the password success cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Delay after the first failed login from an address or for a username, doubled per failure.
+    pub throttle_base_ms: u64,
+    /// Longest delay; an attempt that would wait longer is refused without checking.
+    pub throttle_max_ms: u64,
+    /// Failures older than this are forgotten.
+    pub throttle_forget_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            throttle_base_ms: 200,
+            throttle_max_ms: 20_000,
+            throttle_forget_secs: 900,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The throttle settings in the accounts crate's terms.
+    pub fn throttle(&self) -> accounts::ThrottleConfig {
+        accounts::ThrottleConfig {
+            base_delay: std::time::Duration::from_millis(self.throttle_base_ms),
+            max_delay: std::time::Duration::from_millis(self.throttle_max_ms),
+            forget_after: std::time::Duration::from_secs(self.throttle_forget_secs),
+            ..accounts::ThrottleConfig::default()
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let text =
+            match file {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read configuration file {}", path.display())
+                })?),
+                None => None,
+            };
+        Self::from_layers(text.as_deref(), &env).with_context(|| match file {
+            Some(path) => format!("invalid configuration (file {})", path.display()),
+            None => "invalid configuration".to_string(),
+        })
+    }
+
+    /// Merges the layers: pure, so it can be tested without touching the process environment.
+    pub fn from_layers(file: Option<&str>, env: &BTreeMap<String, String>) -> Result<Self> {
+        let mut table = toml::Table::try_from(Config::default())?;
+        if let Some(text) = file {
+            let from_file: toml::Table = toml::from_str(text)?;
+            merge(&mut table, from_file);
+        }
+        let mut known = Vec::new();
+        apply_env(&mut table, ENV_PREFIX, env, &mut known)?;
+        for name in unknown_variables(env, &known) {
+            // A warning, not an error: scripts around coursemail may use the prefix too.
+            tracing::warn!(
+                "environment variable {name} is not a coursemail option and is ignored \
+                 (coursemail.example.toml lists the options and their variables)"
+            );
+        }
+        Ok(table.try_into()?)
+    }
+}
+
+/// `COURSEMAIL_*` variables that name no option.
+fn unknown_variables<'a>(env: &'a BTreeMap<String, String>, known: &[String]) -> Vec<&'a str> {
+    env.keys()
+        .filter(|name| !known.contains(name) && !ENV_NOT_OPTIONS.contains(&name.as_str()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Overlays `overlay` onto `base`, descending into sections so a file may set one key of one.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Walks the option tree and replaces every value whose environment variable is set.
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &BTreeMap<String, String>,
+    known: &mut Vec<String>,
+) -> Result<()> {
+    for (key, value) in table.iter_mut() {
+        let name = format!("{prefix}{}", key.to_ascii_uppercase());
+        if let toml::Value::Table(section) = value {
+            apply_env(section, &format!("{name}_"), env, known)?;
+            continue;
+        }
+        known.push(name.clone());
+        if let Some(raw) = env.get(&name) {
+            *value = parse_like(value, raw)
+                .with_context(|| format!("environment variable {name}={raw:?}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses an environment string as a value of the same type as the default it replaces.
+fn parse_like(default: &toml::Value, raw: &str) -> Result<toml::Value> {
+    Ok(match default {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .with_context(|| "expected a whole number")?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => bail!("expected true or false"),
+        }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        other => bail!(
+            "options of type {} cannot be set from the environment",
+            other.type_str()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_environment() {
+        let c = Config::from_layers(None, &env(&[])).unwrap();
+        assert_eq!(c.hostname, "localhost");
+        assert_eq!(c.data, PathBuf::from("./coursemail-data"));
+        assert_eq!(c.auth.throttle_base_ms, 200);
+    }
+
+    #[test]
+    fn file_sets_one_key_of_a_section_and_keeps_the_rest() {
+        let file = "hostname = \"course.example.org\"\n[auth]\nthrottle_max_ms = 5000\n";
+        let c = Config::from_layers(Some(file), &env(&[])).unwrap();
+        assert_eq!(c.hostname, "course.example.org");
+        assert_eq!(c.auth.throttle_max_ms, 5000);
+        assert_eq!(c.auth.throttle_base_ms, 200);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = "hostname = \"a.example\"\n[auth]\nthrottle_max_ms = 5000\n";
+        let c = Config::from_layers(
+            Some(file),
+            &env(&[
+                ("COURSEMAIL_HOSTNAME", "b.example"),
+                ("COURSEMAIL_AUTH_THROTTLE_MAX_MS", "7000"),
+                ("COURSEMAIL_DATA", "/var/lib/coursemail"),
+                ("COURSEMAIL_CONFIG", "ignored-here"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.hostname, "b.example");
+        assert_eq!(c.auth.throttle_max_ms, 7000);
+        assert_eq!(c.data, PathBuf::from("/var/lib/coursemail"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_them() {
+        let err = Config::from_layers(Some("hostnme = \"x\"\n"), &env(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("hostnme"), "{err:#}");
+    }
+
+    #[test]
+    fn misspelt_variables_are_found() {
+        let vars = env(&[("COURSEMAIL_HOSTNMAE", "x"), ("COURSEMAIL_LOG", "debug")]);
+        let mut known = Vec::new();
+        let mut table = toml::Table::try_from(Config::default()).unwrap();
+        apply_env(&mut table, ENV_PREFIX, &vars, &mut known).unwrap();
+        assert_eq!(
+            unknown_variables(&vars, &known),
+            vec!["COURSEMAIL_HOSTNMAE"]
+        );
+        assert!(
+            Config::from_layers(None, &vars).is_ok(),
+            "unknown variables only warn"
+        );
+    }
+
+    #[test]
+    fn badly_typed_environment_value_names_the_variable() {
+        let err = Config::from_layers(None, &env(&[("COURSEMAIL_AUTH_THROTTLE_MAX_MS", "soon")]))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("COURSEMAIL_AUTH_THROTTLE_MAX_MS"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn example_file_documents_exactly_the_options() {
+        let text = include_str!("../coursemail.example.toml");
+        let parsed: toml::Table = toml::from_str(text).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        assert_eq!(
+            keys(&parsed, ""),
+            keys(&defaults, ""),
+            "coursemail.example.toml must list every option, and only those"
+        );
+        Config::from_layers(Some(text), &env(&[])).unwrap();
+    }
+
+    fn keys(table: &toml::Table, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, v) in table {
+            match v {
+                toml::Value::Table(t) => out.extend(keys(t, &format!("{prefix}{k}."))),
+                _ => out.push(format!("{prefix}{k}")),
+            }
+        }
+        out.sort();
+        out
+    }
+}

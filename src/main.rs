@@ -1,0 +1,80 @@
+//! The `coursemail` binary: parses the command line and wires the crates together.
+//!
+//! # Layout
+//! - [`cli`]: the command line, parsed by clap.
+//! - [`config`]: defaults, configuration file and environment overrides.
+//! - [`context`]: what every command starts from (configuration and data root).
+//! - [`commands`]: one module per subcommand, each a thin layer over a library crate.
+//! - [`progress`]: progress bars for long-running commands.
+//! - [`services`]: builds each network service from the configuration.
+//! - [`credentials`]: answers protocol logins from the accounts database.
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod credentials;
+mod progress;
+mod services;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if cli.command.is_service() {
+        raise_fd_limit();
+    } else {
+        die_quietly_on_broken_pipe();
+    }
+    init_logging(cli.command.is_service());
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("coursemail: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `coursemail journal show | head` should end like any Unix tool when `head` stops reading, not
+/// panic in `println!`. Rust ignores SIGPIPE by default, which services need (a vanished client
+/// must be an EPIPE error, not the end of the process), so only one-shot commands restore it.
+fn die_quietly_on_broken_pipe() {
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A server holds one descriptor per connection: lift the soft limit to the hard one, as the
+/// default soft limit (often 1024) would cap POP3 at a thousand idle clients.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Logs go to stderr; `COURSEMAIL_LOG` (tracing's filter syntax) chooses how much. Services log
+/// what they do; one-shot commands print their outcome and log only warnings.
+fn init_logging(service: bool) {
+    use std::io::IsTerminal;
+    let default = if service { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COURSEMAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}

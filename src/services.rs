@@ -1,0 +1,113 @@
+//! Building each network service from the configuration: what `up` starts together and what
+//! `coursemail pop` (and the other single-service commands) start alone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{Accounts, Authenticator, Throttle};
+use anyhow::{Context as _, Result};
+use journal::store::MailStore;
+use net::{Limits, ListenerSpec, Security, TlsAcceptor};
+use pop::deletions::DeletionStore;
+use pop::{PopContext, PopServer};
+
+use crate::context::Context;
+use crate::credentials::AccountsCredentials;
+
+/// What every service of one process shares: the TLS acceptor and the login checker (one
+/// throttle per process, so failures on POP3 slow down guesses on SMTP too).
+pub struct Shared {
+    /// TLS for implicit-TLS listeners and STARTTLS/STLS.
+    pub tls: TlsAcceptor,
+    /// Login checks.
+    pub credentials: Arc<AccountsCredentials>,
+}
+
+impl Shared {
+    /// Loads the certificate and opens the accounts database (read-only when `read_only`, as in a
+    /// container that mounts accounts/ read-only).
+    pub fn load(ctx: &Context, read_only: bool) -> Result<Self> {
+        let tls_dir = ctx.root.tls_dir();
+        // Whichever service starts first makes the pair; with both files present this writes
+        // nothing, so a read-only tls/ mount is fine.
+        net::ensure_certificate(&tls_dir, &ctx.config.hostname).with_context(|| {
+            format!(
+                "cannot prepare the TLS certificate in {}",
+                tls_dir.display()
+            )
+        })?;
+        let config = net::server_config(&tls_dir).with_context(|| {
+            format!("cannot load the TLS certificate from {}", tls_dir.display())
+        })?;
+        let db = ctx.root.accounts_db();
+        let accounts = if read_only {
+            Accounts::open_read_only(&db)
+        } else {
+            Accounts::open(&db)
+        }
+        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
+        let throttle = Throttle::new(ctx.config.auth.throttle());
+        let authenticator = Authenticator::new(Arc::new(accounts), Arc::new(throttle));
+        Ok(Self {
+            tls: net::acceptor(config),
+            credentials: Arc::new(AccountsCredentials(authenticator)),
+        })
+    }
+}
+
+/// Binds the POP3 listeners of the configuration.
+pub fn pop(ctx: &Context, shared: &Shared) -> Result<PopServer> {
+    let c = &ctx.config.pop;
+    let mut specs = Vec::new();
+    for (addr, security) in [
+        (&c.tls_listen, Security::ImplicitTls),
+        (&c.stls_listen, Security::Plain),
+    ] {
+        if let Some(addr) = listen_addr(addr, "pop")? {
+            specs.push(ListenerSpec {
+                addr,
+                security,
+                trusted: c.trusted,
+            });
+        }
+    }
+    if c.idle_timeout_secs < 600 {
+        tracing::warn!(
+            secs = c.idle_timeout_secs,
+            "POP3 idle timeout below RFC 1939's ten minutes"
+        );
+    }
+    let pop_ctx = PopContext {
+        hostname: ctx.config.hostname.clone(),
+        journal: ctx.root.journal_file(),
+        mail: MailStore::new(ctx.root.mail_dir()),
+        deletions: DeletionStore::new(ctx.root.pop_dir()),
+        credentials: shared.credentials.clone(),
+        idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+    };
+    let limits = Limits {
+        max_connections: c.max_connections,
+        ..Limits::default()
+    };
+    PopServer::bind(&specs, Some(shared.tls.clone()), limits, pop_ctx)
+        .context("cannot start the POP3 server")
+}
+
+/// Parses a listen address from the configuration; empty means "disabled".
+fn listen_addr(text: &str, section: &str) -> Result<Option<SocketAddr>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).with_context(|| {
+        format!("[{section}] listen address {text:?} is not an address:port such as 127.0.0.1:1110")
+    })
+}
+
+/// A human description of a listener for start-up messages.
+pub fn describe(addr: SocketAddr, security: Security, protocol: &str) -> String {
+    match security {
+        Security::ImplicitTls => format!("{protocol} (TLS)       {addr}"),
+        Security::Plain => format!("{protocol} (STARTTLS)  {addr}"),
+    }
+}
