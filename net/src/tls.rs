@@ -130,13 +130,17 @@ pub fn ensure_certificate(tls_dir: &Path, hostname: &str) -> Result<CertStatus, 
     let pair = selfsigned::generate(hostname, time::OffsetDateTime::now_utc())?;
     // The key first: a pair is only complete once the certificate appears, and the lock keeps
     // other starters waiting until then.
-    files::write_atomic(&key, pair.key.as_bytes(), 0o600).map_err(|source| TlsError::Write {
-        path: key.clone(),
-        source,
+    journal::write_file_atomic(&key, pair.key.as_bytes(), 0o600).map_err(|source| {
+        TlsError::Write {
+            path: key.clone(),
+            source,
+        }
     })?;
-    files::write_atomic(&cert, pair.cert.as_bytes(), 0o644).map_err(|source| TlsError::Write {
-        path: cert.clone(),
-        source,
+    journal::write_file_atomic(&cert, pair.cert.as_bytes(), 0o644).map_err(|source| {
+        TlsError::Write {
+            path: cert.clone(),
+            source,
+        }
     })?;
     info!(
         cert = %cert.display(),
