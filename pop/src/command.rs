@@ -79,6 +79,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     if line.chars().any(|c| c.is_control() && c != '\t') {
         return Err(ParseError::Garbage);
     }
+    // PASS takes the rest of the line verbatim (a password may end in a space); everything else
+    // tolerates trailing blanks.
+    let untrimmed = line;
     let line = line.trim_end_matches([' ', '\t']);
     let (keyword, rest) = match line.split_once(' ') {
         Some((k, r)) => (k, r),
@@ -101,7 +104,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             none(args, "USER name", Command::User(name.to_string()))?
         }
         // RFC 1939 leaves the PASS argument as the rest of the line, spaces included.
-        "PASS" if !rest.is_empty() => Command::Pass(rest.to_string()),
+        "PASS" if !rest.is_empty() => Command::Pass(untrimmed[keyword.len() + 1..].to_string()),
         "PASS" => return Err(ParseError::Missing("password")),
         "AUTH" => {
             let mechanism = args.next().map(str::to_ascii_uppercase);
@@ -161,12 +164,12 @@ fn number(arg: &str) -> Result<u32, ParseError> {
     }
 }
 
-/// Decimal digits only (no sign, no spaces), saturating far beyond any real line count.
+/// Decimal digits only (no sign, no spaces); numbers beyond u64 saturate (TOP takes any count).
 fn parse_decimal(arg: &str) -> Option<u64> {
-    if arg.is_empty() || arg.len() > 19 || !arg.bytes().all(|b| b.is_ascii_digit()) {
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    arg.parse().ok()
+    Some(arg.parse().unwrap_or(u64::MAX))
 }
 
 /// Echoes client text back safely and briefly.
@@ -197,6 +200,10 @@ mod tests {
         assert_eq!(parse(b"RETR 12"), Ok(Command::Retr(12)));
         assert_eq!(parse(b"TOP 3 0"), Ok(Command::Top(3, 0)));
         assert_eq!(parse(b"TOP 3 100000"), Ok(Command::Top(3, 100_000)));
+        assert_eq!(
+            parse(b"TOP 3 123456789012345678901234567890"),
+            Ok(Command::Top(3, u64::MAX))
+        );
         assert_eq!(parse(b"DELE 2"), Ok(Command::Dele(2)));
     }
 
@@ -239,6 +246,10 @@ mod tests {
     #[test]
     fn password_keeps_its_spaces() {
         assert_eq!(parse(b"PASS a b  c"), Ok(Command::Pass("a b  c".into())));
+        assert_eq!(
+            parse(b"PASS ends in space "),
+            Ok(Command::Pass("ends in space ".into()))
+        );
         assert_eq!(parse(b"PASS"), Err(ParseError::Missing("password")));
     }
 

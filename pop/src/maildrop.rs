@@ -5,7 +5,7 @@
 //! earlier deletions are located by the positions recorded with them, and the total size comes
 //! from the journal's running total. Only listing commands walk the records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use journal::reader::Snapshot;
 use journal::record::Record;
@@ -39,7 +39,12 @@ impl Entry {
 }
 
 fn message_octets(record: &Record) -> u64 {
-    (record.size.max(0) as u64).saturating_sub(TERMINATOR)
+    size_octets(record.size.max(0) as u64)
+}
+
+/// A stored size as the client is told it: without the terminator.
+fn size_octets(stored: u64) -> u64 {
+    stored.saturating_sub(TERMINATOR)
 }
 
 /// Why a message number cannot be used.
@@ -56,6 +61,8 @@ pub struct Maildrop {
     snapshot: Snapshot,
     /// Journal positions the user deleted in earlier sessions, ascending.
     hidden: Vec<usize>,
+    /// Earlier deletions whose recorded position was stale, with the position found now.
+    relocated: Vec<Deleted>,
     hidden_octets: u64,
     /// Messages marked with DELE in this session, by number.
     marked: BTreeMap<u32, Deleted>,
@@ -66,7 +73,7 @@ pub struct Maildrop {
 impl Maildrop {
     /// Builds the view from a snapshot and the user's earlier deletions.
     pub fn new(snapshot: Snapshot, deleted: &[Deleted]) -> Result<Self, JournalError> {
-        let hidden = locate(&snapshot, deleted)?;
+        let (hidden, relocated) = locate(&snapshot, deleted)?;
         let mut hidden_octets = 0;
         for &position in &hidden {
             hidden_octets += message_octets(&snapshot.get(position)?);
@@ -80,6 +87,7 @@ impl Maildrop {
             octets: all_octets.saturating_sub(hidden_octets),
             snapshot,
             hidden,
+            relocated,
             hidden_octets,
             marked: BTreeMap::new(),
         })
@@ -159,6 +167,12 @@ impl Maildrop {
         self.marked.values().copied().collect()
     }
 
+    /// Earlier deletions found at a new position (after a journal rebuild), to be stored again
+    /// with the corrected position.
+    pub fn relocated(&self) -> Vec<Deleted> {
+        self.relocated.clone()
+    }
+
     /// Journal position of message `number` (1-based, in range): skip over earlier deletions.
     fn position(&self, number: u32) -> usize {
         let mut position = number as usize - 1;
@@ -178,24 +192,34 @@ impl Maildrop {
     }
 }
 
-/// Journal positions of earlier deletions that lie in this snapshot. Recorded positions are
-/// trusted only when the record there has the same id; otherwise (after a rebuild) one scan finds
-/// the rest.
-fn locate(snapshot: &Snapshot, deleted: &[Deleted]) -> Result<Vec<usize>, JournalError> {
+/// Journal positions of earlier deletions that lie in this snapshot, and the deletions whose
+/// recorded position was stale but which were found elsewhere. Recorded positions are trusted only
+/// when the record there has the same id; otherwise (after a rebuild) one scan finds the rest.
+fn locate(
+    snapshot: &Snapshot,
+    deleted: &[Deleted],
+) -> Result<(Vec<usize>, Vec<Deleted>), JournalError> {
     let mut found = Vec::with_capacity(deleted.len());
-    let mut missing: HashMap<MessageId, ()> = HashMap::new();
+    let mut missing: HashSet<MessageId> = HashSet::new();
     for d in deleted {
         let position = d.position as usize;
         if position < snapshot.len() && snapshot.get(position)?.name == d.id {
             found.push(position);
         } else {
-            missing.insert(d.id, ());
+            missing.insert(d.id);
         }
     }
+    let mut relocated = Vec::new();
     if !missing.is_empty() {
         for (position, record) in snapshot.iter().enumerate() {
-            if missing.remove(&record?.name).is_some() {
+            let record = record?;
+            if missing.remove(&record.name) {
                 found.push(position);
+                relocated.push(Deleted {
+                    id: record.name,
+                    size: record.size.max(0) as u64,
+                    position: position as u64,
+                });
                 if missing.is_empty() {
                     break;
                 }
@@ -204,5 +228,5 @@ fn locate(snapshot: &Snapshot, deleted: &[Deleted]) -> Result<Vec<usize>, Journa
     }
     found.sort_unstable();
     found.dedup();
-    Ok(found)
+    Ok((found, relocated))
 }

@@ -26,6 +26,9 @@ const MAX_LINE: usize = 1024;
 const MAX_FAILURES: u32 = 3;
 /// Messages up to this size are copied into the reply buffer; larger ones are written directly.
 const INLINE_MESSAGE: usize = 256 * 1024;
+/// Queued replies are written once they reach this size even if more commands are pipelined, so
+/// a client that sends without reading cannot make the server buffer without bound.
+const MAX_QUEUED: usize = 64 * 1024;
 
 /// Where the session is in RFC 1939's terms.
 enum State {
@@ -72,9 +75,23 @@ impl Io {
         Ok(())
     }
 
-    /// The next line, flushing replies first unless more commands are already pipelined.
+    /// Sends already-framed bytes: queued when small, otherwise written straight after what is
+    /// queued. The explicit flush matters for TLS, whose writer may hold the last records back.
+    async fn send_bulk(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len() <= INLINE_MESSAGE {
+            self.replies.raw(bytes);
+            return Ok(());
+        }
+        self.flush().await?;
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    }
+
+    /// The next line, flushing replies first unless more commands are already pipelined (and
+    /// not too much is queued).
     async fn next(&mut self, ctx: &PopContext, shutdown: &CancellationToken) -> io::Result<Input> {
-        if self.reader.buffered().is_empty() {
+        if self.reader.buffered().is_empty() || self.replies.pending().len() >= MAX_QUEUED {
             self.flush().await?;
         }
         let read = tokio::time::timeout(ctx.idle_timeout, self.reader.read_line());
@@ -286,7 +303,7 @@ impl Session {
             }
             (Command::Top(n, lines), State::Transaction { maildrop, .. }) => {
                 if let Some(entry) = found(io, maildrop, n) {
-                    self.top(io, &entry, lines).await;
+                    self.top(io, &entry, lines).await?;
                 }
             }
             (Command::Dele(n), State::Transaction { maildrop, .. }) => match maildrop.mark(n) {
@@ -387,7 +404,7 @@ impl Session {
             .check(self.peer.ip(), name, password)
             .await
         {
-            Verdict::Accepted(canonical) => match self.open_maildrop(&canonical) {
+            Verdict::Accepted(canonical) => match self.open_maildrop(&canonical).await {
                 Ok((user, maildrop)) => {
                     let (count, octets) = maildrop.stat();
                     io.replies.ok(format_args!(
@@ -433,11 +450,19 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    fn open_maildrop(&self, name: &str) -> Result<(Username, Maildrop), String> {
+    /// Opens the user's maildrop on the blocking pool: usually a few system calls, but after a
+    /// journal rebuild locating earlier deletions means one scan of the user's prefix.
+    async fn open_maildrop(&self, name: &str) -> Result<(Username, Maildrop), String> {
         let user = Username::parse(name).map_err(|e| e.to_string())?;
-        let snapshot = Snapshot::open(&self.ctx.journal, &user).map_err(|e| e.to_string())?;
-        let deleted = self.ctx.deletions.load(&user).map_err(|e| e.to_string())?;
-        let maildrop = Maildrop::new(snapshot, &deleted).map_err(|e| e.to_string())?;
+        let ctx = self.ctx.clone();
+        let who = user.clone();
+        let maildrop = tokio::task::spawn_blocking(move || {
+            let snapshot = Snapshot::open(&ctx.journal, &who).map_err(|e| e.to_string())?;
+            let deleted = ctx.deletions.load(&who).map_err(|e| e.to_string())?;
+            Maildrop::new(snapshot, &deleted).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         Ok((user, maildrop))
     }
 
@@ -446,26 +471,18 @@ impl Session {
             return Ok(());
         };
         io.replies.ok(format_args!("{} octets", entry.octets()));
-        if wire.len() <= INLINE_MESSAGE {
-            io.replies.raw(&wire);
-        } else {
-            io.flush().await?;
-            io.reader.get_mut().write_all(&wire).await?;
-        }
-        Ok(())
+        io.send_bulk(&wire).await
     }
 
-    async fn top(&self, io: &mut Io, entry: &Entry, lines: u64) {
+    async fn top(&self, io: &mut Io, entry: &Entry, lines: u64) -> io::Result<()> {
         let Some(wire) = self.read_message(io, entry).await else {
-            return;
+            return Ok(());
         };
         io.replies.ok("top of message follows");
-        io.replies.raw(top_of(
-            &wire,
-            entry.record.header_len.max(0) as usize,
-            lines,
-        ));
+        let header_len = entry.record.header_len.max(0) as usize;
+        io.send_bulk(top_of(&wire, header_len, lines)).await?;
         io.replies.end();
+        Ok(())
     }
 
     /// The stored file, already in wire form (dot-stuffed, ending in `.\r\n`).
@@ -490,8 +507,10 @@ impl Session {
 
     /// UPDATE state: commits this session's deletions for this user only.
     async fn update(&self, io: &mut Io, user: &Username, maildrop: &Maildrop) {
-        let marked = maildrop.marked();
-        let count = marked.len();
+        let count = maildrop.marked().len();
+        // Corrected position hints ride along, so a rebuilt journal is rescanned only once.
+        let mut marked = maildrop.relocated();
+        marked.extend(maildrop.marked());
         let store = self.ctx.deletions.clone();
         let who = user.clone();
         let committed = tokio::task::spawn_blocking(move || store.commit(&who, &marked)).await;

@@ -581,6 +581,97 @@ async fn idle_sessions_are_closed_without_committing() {
     );
 }
 
+#[tokio::test]
+async fn a_client_that_never_reads_cannot_make_the_server_queue_without_bound() {
+    let f = Fixture::start().await;
+    let c = Client::connect(f.trusted).await;
+    // Every write ends in the middle of a command, so the server always has pipelined input
+    // pending; it must still start answering once enough is queued.
+    let (mut read, mut write) = tokio::io::split(c.io.into_inner());
+    let writer = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if write.write_all(b"OP\r\nCAPA\r\nNO").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), read.read(&mut first))
+        .await
+        .expect("replies arrive while the client is still sending")
+        .unwrap();
+    assert!(n > 0);
+    writer.abort();
+}
+
+#[tokio::test]
+async fn a_large_message_over_tls_arrives_whole() {
+    let f = Fixture::start().await;
+    let line = "z".repeat(998) + "\r\n";
+    f.release(&[&line.repeat(1000)]); // ~1 MB, written past the reply queue
+    let tls = tls_client(&f, TcpStream::connect(f.tls).await.unwrap()).await;
+    let mut c = Client {
+        io: BufReader::new(tls),
+    };
+    assert!(c.line().await.starts_with("+OK"));
+    c.ok("USER alice").await;
+    c.ok("PASS apw").await;
+    c.ok("RETR 1").await;
+    assert_eq!(c.body().await.len(), 1000 + 3);
+    c.ok("NOOP").await;
+}
+
+#[tokio::test]
+async fn deletions_survive_a_journal_rebuild_that_reorders_messages() {
+    let f = Fixture::start().await;
+    let data = f.data();
+    let store = MailStore::new(data.mail_dir());
+    let (early, late) = (f.ids.next_submission(), f.ids.next_submission());
+    let mut records = Vec::new();
+    for sub in [late, early] {
+        let id = sub.message(1).unwrap();
+        let header = format!("Subject: {id}\r\n\r\n");
+        store
+            .write(
+                &id,
+                format!("{header}body\r\n.\r\n").as_bytes(),
+                header.len() as u64,
+            )
+            .unwrap();
+        records.push(Record::new(id, store.meta(&id).unwrap()));
+    }
+    // Released out of id order: the later session first.
+    let writer = JournalWriter::open(&data.journal_file()).unwrap();
+    writer.append(&records).unwrap();
+    let mut a = Client::login(f.trusted, "alice", "apw").await;
+    assert_eq!(
+        a.ok("UIDL 1").await.trim_end(),
+        format!("+OK 1 {}", late.message(1).unwrap())
+    );
+    a.ok("DELE 1").await;
+    a.ok("QUIT").await;
+
+    // Rebuilding sorts by id, so the deleted message moves from position 0 to 1.
+    writer
+        .rebuild(&store, journal::RebuildSelection::Journal, &|_, _| {})
+        .unwrap();
+    let mut a = Client::login(f.trusted, "alice", "apw").await;
+    a.ok("UIDL").await;
+    assert_eq!(
+        a.body().await,
+        vec![format!("1 {}", early.message(1).unwrap())]
+    );
+    a.ok("QUIT").await;
+    let saved = DeletionStore::new(data.pop_dir())
+        .load(&Username::parse("alice").unwrap())
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        saved[0].position, 1,
+        "the stale position hint was corrected"
+    );
+}
+
 /// A TLS client that trusts the fixture's self-signed certificate.
 async fn tls_client(f: &Fixture, tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream> {
     use rustls_pki_types::pem::PemObject;
