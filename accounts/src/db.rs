@@ -41,6 +41,8 @@ pub struct Accounts {
     idle: Mutex<Vec<Connection>>,
     pub(crate) cache: Mutex<SuccessCache>,
     pub(crate) argon2_checks: AtomicU64,
+    /// Bounds how many argon2 checks run at once (see [`crate::gate`]).
+    pub(crate) argon2_gate: crate::gate::Gate,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -112,6 +114,7 @@ impl Accounts {
                 cache::DEFAULT_CAPACITY,
             )),
             argon2_checks: AtomicU64::new(0),
+            argon2_gate: crate::gate::Gate::per_core(),
         }
     }
 

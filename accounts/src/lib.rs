@@ -14,6 +14,7 @@
 //! - [`password`]: argon2id hashing, password rules, one-time password generation.
 //! - [`verify`]: `Accounts::verify_password`: stored hash, success cache, equal-cost rejections.
 //! - [`cache`]: the bounded success cache (keyed digests, never plaintext).
+//! - `gate`: at most one argon2 check per core at a time (internal).
 //! - [`sessions`]: web sessions: hashed tokens, CSRF secrets, expiry.
 //! - [`throttle`]: per-address and per-username failure delays with queued reservations.
 //! - [`auth`]: the [`Authenticator`] every service calls.
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod cache;
 pub mod db;
 pub mod error;
+mod gate;
 pub mod migrate;
 pub mod password;
 pub mod sessions;

@@ -34,17 +34,18 @@ impl Accounts {
             let hash = raw.password_hash.clone()?;
             Some((raw, hash))
         }) else {
-            self.count_argon2();
+            let _pass = self.argon2_slot();
             password::burn_dummy_check(password);
             return Ok(None);
         };
         if self.cache().hit(username, password, &hash, Instant::now()) {
             return raw.into_user().map(Some);
         }
-        self.count_argon2();
+        let pass = self.argon2_slot();
         if !password::matches(&hash, password) {
             return Ok(None);
         }
+        drop(pass);
         let user = raw.into_user()?;
         self.cache()
             .remember(username, password, &hash, Instant::now());
@@ -57,8 +58,11 @@ impl Accounts {
         self.argon2_checks.load(Ordering::Relaxed)
     }
 
-    fn count_argon2(&self) {
+    /// Waits for a place to run one argon2 check, and counts it.
+    fn argon2_slot(&self) -> crate::gate::Pass<'_> {
+        let pass = self.argon2_gate.enter();
         self.argon2_checks.fetch_add(1, Ordering::Relaxed);
+        pass
     }
 }
 

@@ -189,6 +189,7 @@ async fn idle_memory(conns: usize, tls: Option<(&Path, TlsAcceptor)>) {
     let limits = Limits {
         max_connections: conns + 100,
         tls_handshake_timeout: Duration::from_secs(60),
+        ..Limits::default()
     };
     let server = common::start(security, acceptor, limits, greet_and_wait).await;
     tokio::time::sleep(Duration::from_millis(100)).await;

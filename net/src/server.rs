@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
@@ -33,14 +33,19 @@ pub struct Limits {
     /// Longest a TLS handshake may take (implicit TLS here, STARTTLS/STLS in the session via
     /// [`Connection::tls_handshake_timeout`]) before the connection is dropped.
     pub tls_handshake_timeout: Duration,
+    /// Connections one client address (an IPv6 /64) may hold at once, so that one host cannot
+    /// take every slot; 0 for no limit. Loopback clients are exempt (local tools, a proxy on the
+    /// same machine).
+    pub max_per_address: usize,
 }
 
 impl Default for Limits {
-    /// 10,000 connections and a 30-second handshake.
+    /// 10,000 connections, 256 per client address, and a 30-second handshake.
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
             tls_handshake_timeout: Duration::from_secs(30),
+            max_per_address: 256,
         }
     }
 }
@@ -178,6 +183,7 @@ where
     let slots = Arc::new(Semaphore::new(
         limits.max_connections.min(Semaphore::MAX_PERMITS),
     ));
+    let per_address = PerAddress::new(limits.max_per_address);
     let mut at_limit = false;
     info!(addr = %spec.addr, security = ?spec.security, trusted = spec.trusted, "listening");
     loop {
@@ -212,7 +218,17 @@ where
             continue;
         };
         at_limit = false;
-        tokio::spawn(run_connection(tcp, peer, Arc::clone(&shared), permit));
+        let Some(seat) = per_address.enter(peer.ip()) else {
+            debug!(%peer, max = limits.max_per_address, "too many connections from this address");
+            refuse(tcp, peer, busy_reply.as_deref());
+            continue;
+        };
+        tokio::spawn(run_connection(
+            tcp,
+            peer,
+            Arc::clone(&shared),
+            (permit, seat),
+        ));
     }
     info!(addr = %spec.addr, "shutting down: no longer accepting connections");
     Ok(())
@@ -247,13 +263,69 @@ fn refuse(tcp: TcpStream, peer: SocketAddr, busy_reply: Option<&[u8]>) {
     }
 }
 
+/// Counts open connections per client address, for [`Limits::max_per_address`].
+#[derive(Clone)]
+struct PerAddress {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in [`PerAddress`], given back when dropped.
+struct Seat {
+    table: Option<(PerAddress, IpAddr)>,
+}
+
+impl PerAddress {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// A seat for a connection from `ip`, or `None` if that address already holds `max`.
+    fn enter(&self, ip: IpAddr) -> Option<Seat> {
+        let ip = ip.to_canonical();
+        if self.max == 0 || ip.is_loopback() {
+            return Some(Seat { table: None });
+        }
+        let key = match ip {
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            v4 => v4,
+        };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Seat {
+            table: Some((self.clone(), key)),
+        })
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if let Some((table, key)) = self.table.take() {
+            let mut open = table.open.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = open.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// One connection's task: the implicit TLS handshake if any, then the handler. Holds its
-/// connection slot (`_permit`) until it ends, however it ends.
+/// connection slot and its per-address seat (`_held`) until it ends, however it ends.
 async fn run_connection<H, F>(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared<H>>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, Seat),
 ) where
     H: Fn(Connection) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
@@ -333,6 +405,42 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_cannot_hold_more_than_its_share() {
+        let table = PerAddress::new(2);
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = table.enter(a).unwrap();
+        let _second = table.enter(a).unwrap();
+        assert!(
+            table.enter(a).is_none(),
+            "third connection from one address refused"
+        );
+        assert!(
+            table.enter("192.0.2.8".parse().unwrap()).is_some(),
+            "others unaffected"
+        );
+        drop(first);
+        assert!(
+            table.enter(a).is_some(),
+            "a closed connection gives its seat back"
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_slash_64_and_loopback_is_exempt() {
+        let table = PerAddress::new(1);
+        let _one = table.enter("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(table.enter("2001:db8::2".parse().unwrap()).is_none());
+        assert!(table.enter("2001:db8:0:1::1".parse().unwrap()).is_some());
+        let _l1 = table.enter("127.0.0.1".parse().unwrap()).unwrap();
+        assert!(table.enter("127.0.0.1".parse().unwrap()).is_some());
+        assert!(
+            PerAddress::new(0)
+                .enter("192.0.2.1".parse().unwrap())
+                .is_some()
+        );
+    }
 
     #[test]
     fn client_that_gave_up_is_skipped_without_pause() {

@@ -16,6 +16,7 @@ fn limit(max_connections: usize) -> Limits {
     Limits {
         max_connections,
         tls_handshake_timeout: Duration::from_secs(10),
+        ..Limits::default()
     }
 }
 

@@ -92,6 +92,7 @@ async fn silent_client_does_not_hold_up_other_tls_handshakes() {
     let limits = Limits {
         max_connections: 10,
         tls_handshake_timeout: Duration::from_secs(600),
+        ..Limits::default()
     };
     let server = start(Security::ImplicitTls, Some(acceptor), limits, echo_one_line).await;
 
@@ -112,6 +113,7 @@ async fn handshake_timeout_closes_a_silent_client() {
     let limits = Limits {
         max_connections: 10,
         tls_handshake_timeout: Duration::from_millis(50),
+        ..Limits::default()
     };
     let server = start(Security::ImplicitTls, Some(acceptor), limits, echo_one_line).await;
 
