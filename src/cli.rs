@@ -24,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Start every service in one process on the embedded default.
     Up(UpArgs),
+    /// Run the SMTP submission server alone (as its container does).
+    Smtp,
     /// Run the POP3 server alone (as its container does).
     Pop,
     /// Manage accounts.
@@ -37,7 +39,7 @@ pub enum Command {
 impl Command {
     /// Long-running services (as opposed to one-shot administrative commands).
     pub fn is_service(&self) -> bool {
-        matches!(self, Command::Up(_) | Command::Pop)
+        matches!(self, Command::Up(_) | Command::Smtp | Command::Pop)
     }
 }
 
@@ -47,6 +49,12 @@ pub struct UpArgs {
     /// Mail domain and server name (default localhost).
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Port of the SMTP implicit-TLS listener (default 1465).
+    #[arg(long, value_name = "PORT")]
+    pub smtps_port: Option<u16>,
+    /// Port of the SMTP listener offering STARTTLS (default 1587).
+    #[arg(long, value_name = "PORT")]
+    pub submission_port: Option<u16>,
     /// Port of the POP3 implicit-TLS listener (default 1995).
     #[arg(long, value_name = "PORT")]
     pub pop3s_port: Option<u16>,

@@ -27,6 +27,10 @@ pub struct Config {
     pub data: PathBuf,
     /// Password checking shared by every service.
     pub auth: AuthConfig,
+    /// The course: list addresses.
+    pub course: CourseConfig,
+    /// The SMTP submission server.
+    pub smtp: SmtpConfig,
     /// The POP3 server.
     pub pop: PopConfig,
 }
@@ -37,7 +41,65 @@ impl Default for Config {
             hostname: "localhost".into(),
             data: PathBuf::from("./coursemail-data"),
             auth: AuthConfig::default(),
+            course: CourseConfig::default(),
+            smtp: SmtpConfig::default(),
             pop: PopConfig::default(),
+        }
+    }
+}
+
+/// The course's own addresses (SPEC §8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CourseConfig {
+    /// List addresses (local parts): discussion and announcements, released at once.
+    pub lists: Vec<String>,
+}
+
+impl Default for CourseConfig {
+    fn default() -> Self {
+        Self {
+            lists: vec!["list".into()],
+        }
+    }
+}
+
+/// The SMTP submission server (SPEC §6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Implicit-TLS listener (465-style); empty disables it.
+    pub tls_listen: String,
+    /// Plain listener offering STARTTLS (587-style); empty disables it.
+    pub starttls_listen: String,
+    /// Accept AUTH without TLS (only for loopback tests).
+    pub trusted: bool,
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Messages per session (one submission); series of 100+ patches are normal.
+    pub max_messages_per_session: usize,
+    /// Longest line inside a message, CRLF included.
+    pub max_line_bytes: usize,
+    /// Idle sessions are closed after this long (RFC 5321 asks for at least 300).
+    pub idle_timeout_secs: u64,
+    /// Connections served at once, per listener.
+    pub max_connections: usize,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            tls_listen: "127.0.0.1:1465".into(),
+            starttls_listen: "127.0.0.1:1587".into(),
+            trusted: false,
+            max_message_bytes: 10 * 1024 * 1024,
+            max_recipients: 100,
+            max_messages_per_session: 1000,
+            max_line_bytes: 64 * 1024,
+            idle_timeout_secs: 300,
+            max_connections: 10_000,
         }
     }
 }

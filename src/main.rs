@@ -8,6 +8,7 @@
 //! - [`progress`]: progress bars for long-running commands.
 //! - [`services`]: builds each network service from the configuration.
 //! - [`credentials`]: answers protocol logins from the accounts database.
+//! - [`recipients`]: answers smtp's "does this recipient exist?" from accounts and configuration.
 
 mod cli;
 mod commands;
@@ -15,6 +16,7 @@ mod config;
 mod context;
 mod credentials;
 mod progress;
+mod recipients;
 mod services;
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! Building each network service from the configuration: what `up` starts together and what
-//! `coursemail pop` (and the other single-service commands) start alone.
+//! `coursemail smtp`, `coursemail pop` (and the other single-service commands) start alone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use accounts::{Accounts, Authenticator, Throttle};
 use anyhow::{Context as _, Result};
+use journal::session_log::SessionLog;
 use journal::store::MailStore;
+use journal::{IdGenerator, create_private_dir};
 use net::{Limits, ListenerSpec, Security, TlsAcceptor};
 use pop::deletions::DeletionStore;
 use pop::{PopContext, PopServer};
+use smtp::{SmtpContext, SmtpLimits, SmtpServer};
 
 use crate::context::Context;
 use crate::credentials::AccountsCredentials;
+use crate::recipients::CourseRecipients;
 
 /// What every service of one process shares: the TLS acceptor and the login checker (one
 /// throttle per process, so failures on POP3 slow down guesses on SMTP too).
@@ -54,6 +58,59 @@ impl Shared {
             credentials: Arc::new(AccountsCredentials(authenticator)),
         })
     }
+}
+
+/// Binds the SMTP listeners of the configuration; creates `mail/` and `logs/` if missing (the
+/// only directories smtp writes).
+pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
+    let c = &ctx.config.smtp;
+    let mut specs = Vec::new();
+    for (addr, security) in [
+        (&c.tls_listen, Security::ImplicitTls),
+        (&c.starttls_listen, Security::Plain),
+    ] {
+        if let Some(addr) = listen_addr(addr, "smtp")? {
+            specs.push(ListenerSpec {
+                addr,
+                security,
+                trusted: c.trusted,
+            });
+        }
+    }
+    if c.idle_timeout_secs < 300 {
+        tracing::warn!(
+            secs = c.idle_timeout_secs,
+            "SMTP idle timeout below RFC 5321's five minutes"
+        );
+    }
+    let (mail, logs) = (ctx.root.mail_dir(), ctx.root.logs_dir());
+    for dir in [&mail, &logs] {
+        create_private_dir(dir)?;
+    }
+    let accounts = shared.credentials.0.accounts().clone();
+    let recipients = CourseRecipients::new(accounts, &ctx.config.course.lists)?;
+    let smtp_ctx = SmtpContext {
+        hostname: ctx.config.hostname.clone(),
+        mail: MailStore::new(mail),
+        logs: SessionLog::new(logs),
+        credentials: shared.credentials.clone(),
+        recipients: Arc::new(recipients),
+        // One generator per process: ids stay unique and ordered across its sessions.
+        ids: Arc::new(IdGenerator::new()),
+        limits: SmtpLimits {
+            max_message_bytes: c.max_message_bytes,
+            max_recipients: c.max_recipients,
+            max_messages_per_session: c.max_messages_per_session,
+            max_line_bytes: c.max_line_bytes,
+            idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+        },
+    };
+    let limits = Limits {
+        max_connections: c.max_connections,
+        ..Limits::default()
+    };
+    SmtpServer::bind(&specs, Some(shared.tls.clone()), limits, smtp_ctx)
+        .context("cannot start the SMTP server")
 }
 
 /// Binds the POP3 listeners of the configuration.

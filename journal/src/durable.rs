@@ -40,6 +40,38 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(|e| annotate(e, "fsync directory", dir))
 }
 
+/// Flushes every dirty page and inode of the file system holding `path` in one call
+/// (`syncfs(2)`).
+///
+/// For a batch of many new files this is cheaper than one fsync each (one journal commit instead
+/// of one per file), at the price of also flushing unrelated writes on the same file system; the
+/// smtp committer uses it only for batches large enough to make that worthwhile.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let dir = File::open(path).map_err(|e| annotate(e, "open", path))?;
+    syncfs(&dir).map_err(|e| annotate(e, "syncfs", path))
+}
+
+#[cfg(target_os = "linux")]
+fn syncfs(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `file`, which is open for the whole call; syncfs only
+    // reads the descriptor number and touches no memory of ours.
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syncfs(_file: &File) -> io::Result<()> {
+    // Without syncfs, a full sync() gives the same guarantee for this file system.
+    // SAFETY: sync() takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    Ok(())
+}
+
 /// Creates a new file at `path` (failing if it exists) with exactly `mode`.
 ///
 /// The mode is applied with fchmod after creation because the creation mode is filtered by the
@@ -172,6 +204,14 @@ mod tests {
         let err = write_file_atomic(&path, b"x", 0o600).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains("missing-dir"), "{err}");
+    }
+
+    #[test]
+    fn sync_filesystem_succeeds_on_a_directory_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_filesystem(dir.path()).unwrap();
+        let err = sync_filesystem(&dir.path().join("gone")).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`layout`]: the data root and every path under it (SPEC §3).
 //! - [`durable`]: durable whole-file replacement, and the atomic swap rebuild uses.
 //! - [`store`]: `mail/`, one durably written file per message, never overwritten (SPEC §4).
+//! - [`session_log`]: `logs/`, one record per closed SMTP session: format, writing, reading (SPEC §6).
 //! - [`record`]: the pure 48-byte journal record codec (SPEC §5).
 //! - [`attrs`]: names and encoding of the journal's xattrs (`data_end`, per-user caps).
 //! - [`error`]: [`JournalError`], shared by writer, reader and verify.
@@ -27,6 +28,7 @@ pub mod layout;
 pub mod reader;
 pub mod rebuild;
 pub mod record;
+pub mod session_log;
 pub mod store;
 pub mod verify;
 pub mod writer;

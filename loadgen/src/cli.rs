@@ -23,7 +23,11 @@ pub enum Command {
     /// Concurrent POP3 sessions in a loop: login, STAT, LIST, UIDL, RETR k, QUIT.
     Pop(PopArgs),
     /// Open N POP3 connections, log each in, and hold them idle; reports server memory.
-    PopIdle(PopIdleArgs),
+    PopIdle(IdleArgs),
+    /// Concurrent SMTP submissions: each client logs in once, then MAIL/RCPT/DATA in a loop.
+    Smtp(SmtpArgs),
+    /// Open N SMTP connections, EHLO and AUTH each, and hold them idle; reports server memory.
+    SmtpIdle(IdleArgs),
 }
 
 /// How to reach the server.
@@ -91,9 +95,43 @@ pub struct PopArgs {
     pub stat_only: bool,
 }
 
-/// Options of the POP3 idle hold.
+/// Options of the SMTP submission loop.
 #[derive(Debug, Clone, Args)]
-pub struct PopIdleArgs {
+pub struct SmtpArgs {
+    /// Server and credentials.
+    #[command(flatten)]
+    pub target: Target,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// How long to run.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Size of each message in bytes (header included).
+    #[arg(long, default_value_t = 4096)]
+    pub size: usize,
+    /// Recipient: a full address, or a local part completed with --domain.
+    #[arg(long, default_value = "list")]
+    pub rcpt: String,
+    /// Mail domain of the users and of a bare --rcpt (the sender is USER@DOMAIN).
+    #[arg(long, default_value = "localhost")]
+    pub domain: String,
+}
+
+impl SmtpArgs {
+    /// The recipient address.
+    pub fn recipient(&self) -> String {
+        if self.rcpt.contains('@') {
+            self.rcpt.clone()
+        } else {
+            format!("{}@{}", self.rcpt, self.domain)
+        }
+    }
+}
+
+/// Options of the idle holds (POP3 and SMTP).
+#[derive(Debug, Clone, Args)]
+pub struct IdleArgs {
     /// Server and credentials.
     #[command(flatten)]
     pub target: Target,

@@ -7,14 +7,18 @@
 //! # Layout
 //! - [`cli`]: command-line options.
 //! - [`conn`]: connecting plain, implicit TLS or STARTTLS/STLS; a line-oriented client stream.
-//! - [`pop`]: POP3 sessions (the busy loop and the idle hold).
+//! - [`pop`]: POP3 sessions (the busy loop and the idle login).
+//! - [`smtp`]: SMTP submissions (the busy loop and the idle login).
+//! - [`idle`]: holding many logged-in connections and measuring the server's memory.
 //! - [`stats`]: latency samples, percentiles and the report.
 //! - [`rss`]: the server's resident memory from /proc.
 
 mod cli;
 mod conn;
+mod idle;
 mod pop;
 mod rss;
+mod smtp;
 mod stats;
 
 use clap::Parser;
@@ -29,7 +33,13 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             cli::Command::Pop(args) => pop::run_busy(args).await,
-            cli::Command::PopIdle(args) => pop::run_idle(args).await,
+            cli::Command::PopIdle(args) => {
+                idle::run("POP3", args, |t, i| async move { pop::login(&t, i).await }).await
+            }
+            cli::Command::Smtp(args) => smtp::run_busy(args).await,
+            cli::Command::SmtpIdle(args) => {
+                idle::run("SMTP", args, |t, i| async move { smtp::login(&t, i).await }).await
+            }
         }
     })
 }

@@ -1,11 +1,11 @@
-//! POP3 load: concurrent sessions in a loop, and many idle logged-in connections.
+//! POP3 load: concurrent sessions in a loop, and the login the idle hold uses.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::cli::{PopArgs, PopIdleArgs, Security, Target};
+use crate::cli::{PopArgs, Security, Target};
 use crate::conn::Client;
 use crate::rss::rss_kib;
 use crate::stats::Stats;
@@ -83,7 +83,7 @@ async fn session(args: &PopArgs, client: usize) -> Result<()> {
 }
 
 /// Connects, upgrades if asked, and logs in with USER/PASS.
-async fn login(target: &Target, client: usize) -> Result<Client> {
+pub async fn login(target: &Target, client: usize) -> Result<Client> {
     let mut c = Client::connect(target.addr, target.security == Security::Tls).await?;
     expect_ok(c.line().await?)?;
     if target.security == Security::Starttls {
@@ -112,59 +112,4 @@ fn expect_ok(line: &[u8]) -> Result<String> {
         bail!("server said {text:?}");
     }
     Ok(text)
-}
-
-/// Opens and logs in `connections` sessions, holds them, then reports the server's memory.
-pub async fn run_idle(args: PopIdleArgs) -> Result<()> {
-    let rss_before = args.target.server_pid.and_then(rss_kib);
-    let start = Instant::now();
-    let gate = Arc::new(tokio::sync::Semaphore::new(args.ramp));
-    let target = Arc::new(args.target.clone());
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.connections {
-        let gate = gate.clone();
-        let target = target.clone();
-        tasks.spawn(async move {
-            let permit = gate.acquire_owned().await;
-            let began = Instant::now();
-            let result = login(&target, i).await.map(|c| (c, began.elapsed()));
-            drop(permit);
-            result
-        });
-    }
-    let mut held = Vec::with_capacity(args.connections);
-    let mut stats = Stats::default();
-    while let Some(r) = tasks.join_next().await {
-        match r? {
-            Ok((c, latency)) => {
-                stats.ok(latency);
-                held.push(c);
-            }
-            Err(e) => stats.error(&e),
-        }
-    }
-    let opened = start.elapsed();
-    println!(
-        "POP3 idle: {} connections logged in, {:?}",
-        held.len(),
-        args.target.security
-    );
-    stats.report("login", opened);
-    // Let the server settle (buffers released after the greeting and login) before measuring.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    if let (Some(before), Some(pid)) = (rss_before, args.target.server_pid) {
-        let after = rss_kib(pid).unwrap_or(0);
-        let per = (after.saturating_sub(before) as f64 * 1024.0) / held.len().max(1) as f64;
-        println!("{:<12} {} KiB -> {} KiB", "server rss", before, after);
-        println!(
-            "{:<12} {:.1} KiB per idle connection",
-            "per conn",
-            per / 1024.0
-        );
-    }
-    tokio::time::sleep(args.hold).await;
-    for mut c in held {
-        let _ = c.send(b"QUIT\r\n").await;
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 mod journal;
 mod pop;
 mod serve;
+mod smtp;
 mod up;
 mod user;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
         Command::Up(args) => up::run(ctx, args),
+        Command::Smtp => smtp::run(ctx),
         Command::Pop => pop::run(ctx),
         Command::User(cmd) => user::run(&ctx, cmd),
         Command::Journal(cmd) => journal::run(&ctx, cmd),

@@ -20,14 +20,23 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     if let Some(hostname) = args.hostname {
         ctx.config.hostname = hostname;
     }
+    let smtp = &mut ctx.config.smtp;
+    with_port(&mut smtp.tls_listen, args.smtps_port);
+    with_port(&mut smtp.starttls_listen, args.submission_port);
     let pop = &mut ctx.config.pop;
     with_port(&mut pop.tls_listen, args.pop3s_port);
     with_port(&mut pop.stls_listen, args.pop3_port);
     prepare(&ctx)?;
     runtime()?.block_on(async move {
         let shared = Shared::load(&ctx, false)?;
+        let smtp = services::smtp(&ctx, &shared)?;
         let pop = services::pop(&ctx, &shared)?;
         let mut listening: Vec<String> = Vec::new();
+        listening.extend(
+            smtp.local_addrs()
+                .into_iter()
+                .map(|(a, s)| services::describe(a, s, "SMTP")),
+        );
         listening.extend(
             pop.local_addrs()
                 .into_iter()
@@ -35,7 +44,10 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
         );
         print_summary(&ctx, &listening);
         let shutdown = CancellationToken::new();
-        let services: Vec<Service> = vec![("POP3", Box::pin(pop.run(shutdown.clone())))];
+        let services: Vec<Service> = vec![
+            ("SMTP", Box::pin(smtp.run(shutdown.clone()))),
+            ("POP3", Box::pin(pop.run(shutdown.clone()))),
+        ];
         run_until_signal(services, shutdown).await
     })
 }

@@ -68,13 +68,18 @@ PY
 }
 
 # start_up [ARGS...]: runs `coursemail up` on $DATA with every port chosen by the system, waits
-# until it is ready, and sets POP3S_PORT and POP3_PORT from what it printed.
+# until it is ready, and sets SMTPS_PORT, SUBMISSION_PORT, POP3S_PORT and POP3_PORT from what it
+# printed.
 start_up() {
-  "$BIN" --data "$DATA" up --pop3s-port 0 --pop3-port 0 "$@" >"$WORK/up.log" 2>&1 &
+  "$BIN" --data "$DATA" up --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 "$@" \
+    >"$WORK/up.log" 2>&1 &
   PIDS+=($!)
   UP_PID=$!
   wait_for_line "$WORK/up.log" "coursemail is up"
   POP3S_PORT=$(sed -n 's/.*POP3 (TLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
   POP3_PORT=$(sed -n 's/.*POP3 (STARTTLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
   [ -n "$POP3S_PORT" ] && [ -n "$POP3_PORT" ] || fail "no POP3 ports in: $(cat "$WORK/up.log")"
+  SMTPS_PORT=$(sed -n 's/.*SMTP (TLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
+  SUBMISSION_PORT=$(sed -n 's/.*SMTP (STARTTLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
+  [ -n "$SMTPS_PORT" ] && [ -n "$SUBMISSION_PORT" ] || fail "no SMTP ports in: $(cat "$WORK/up.log")"
 }
