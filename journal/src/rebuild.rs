@@ -81,7 +81,7 @@ impl fmt::Display for RebuildReport {
         if !self.missing.is_empty() {
             write!(
                 f,
-                "\n{} message(s) left out because their file is missing from mail/:",
+                "\n{} message(s) left out because their file is missing from mail/ or damaged:",
                 self.missing.len()
             )?;
             for id in &self.missing {
@@ -265,7 +265,14 @@ fn collect_records(
             Ok(meta) => {
                 let mut record = Record::new(*id, meta);
                 record.flags = old.entries.get(id).map_or(0, |e| e.flags);
-                records.push(record);
+                // A damaged header-length xattr would make a record every reader rejects, and
+                // one bad record breaks LIST for everyone behind it: leave the message out.
+                if let Err(e) = record.validate() {
+                    tracing::warn!(%id, error = %e, "message metadata is inconsistent, leaving it out");
+                    missing.push(*id);
+                } else {
+                    records.push(record);
+                }
             }
             Err(StoreError::NotFound { .. }) => {
                 tracing::warn!(%id, "message missing from mail/, leaving it out");
@@ -360,7 +367,11 @@ fn swap_in(temp: &Path, journal: &Path) -> Result<(), JournalError> {
     let swap = exchange(temp, journal).map_err(JournalError::io("swap in", journal))?;
     if swap == Swap::Exchanged {
         // The old journal now sits at the temporary name; readers that opened it keep it alive.
-        fs::remove_file(temp).map_err(JournalError::io("remove old journal", temp))?;
+        // The new journal is live whatever happens here, so a failure is only a warning: the
+        // next rebuild removes the leftover as a stale temporary.
+        if let Err(e) = fs::remove_file(temp) {
+            tracing::warn!(path = %temp.display(), error = %e, "cannot remove the old journal");
+        }
     }
     let dir = parent_dir(journal);
     sync_dir(dir).map_err(JournalError::io("fsync", dir))

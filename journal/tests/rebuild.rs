@@ -260,3 +260,28 @@ fn cap_not_on_a_record_boundary_is_rounded_down_by_rebuild() {
         Some(R)
     );
 }
+
+#[test]
+fn rebuild_leaves_out_a_message_whose_header_length_is_damaged() {
+    let fx = Fixture::new();
+    let records = fx.messages(&["a", "b", "c"]);
+    fx.writer().append(&records).unwrap();
+    let ids = names_of(&records);
+    // A header length beyond the file would make a record every reader rejects.
+    let path = fx.store.path(&ids[1]);
+    xattr::set(
+        &path,
+        journal::store::HEADER_LEN_XATTR,
+        &1_000_000u64.to_le_bytes(),
+    )
+    .unwrap();
+    let report = fx
+        .writer()
+        .rebuild(&fx.store, RebuildSelection::Journal, &|_, _| {})
+        .unwrap();
+    assert_eq!(report.missing, vec![ids[1]]);
+    assert_eq!(
+        names_of(&fx.writer().records().unwrap()),
+        vec![ids[0], ids[2]]
+    );
+}
