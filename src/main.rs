@@ -26,7 +26,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if cli.command.is_service() {
-        raise_fd_limit();
+        net::raise_fd_limit();
     } else {
         die_quietly_on_broken_pipe();
     }
@@ -47,23 +47,6 @@ fn die_quietly_on_broken_pipe() {
     // SAFETY: setting a signal's disposition to the default has no preconditions.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// A server holds one descriptor per connection: lift the soft limit to the hard one, as the
-/// default soft limit (often 1024) would cap POP3 at a thousand idle clients.
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
     }
 }
 

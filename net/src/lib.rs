@@ -9,6 +9,7 @@
 //! - [`line`](mod@line): [`LineReader`], CRLF/LF line reading with a hard limit and a buffer that shrinks back.
 //! - [`server`]: the accept loop: connection limit, one task per connection, implicit TLS, shutdown.
 //! - [`timeout`]: [`with_timeout`], which turns a stalled I/O future into `ErrorKind::TimedOut`.
+//! - [`limits`]: lifting the descriptor limit for servers holding many connections.
 //! - [`sasl`]: decoding SASL PLAIN and LOGIN responses (SMTP and POP3 AUTH).
 //! - [`credentials`]: the login check protocol servers are handed ([`credentials::CredentialCheck`]).
 //!
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod credentials;
+pub mod limits;
 pub mod line;
 pub mod listener;
 pub mod sasl;
@@ -34,6 +36,7 @@ pub mod stream;
 pub mod timeout;
 pub mod tls;
 
+pub use limits::raise_fd_limit;
 pub use line::{Line, LineEnding, LineReader};
 pub use listener::{ListenerSpec, Security, bind};
 pub use server::{Connection, Limits, serve, serve_with_busy_reply};
