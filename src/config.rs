@@ -86,6 +86,9 @@ pub struct SmtpConfig {
     pub idle_timeout_secs: u64,
     /// Connections served at once, per listener.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold at once; 0 for no limit.
+    /// Loopback clients are exempt.
+    pub max_per_address: usize,
 }
 
 impl Default for SmtpConfig {
@@ -100,6 +103,7 @@ impl Default for SmtpConfig {
             max_line_bytes: 64 * 1024,
             idle_timeout_secs: 300,
             max_connections: 10_000,
+            max_per_address: 256,
         }
     }
 }
@@ -118,6 +122,9 @@ pub struct PopConfig {
     pub idle_timeout_secs: u64,
     /// Connections served at once, per listener.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold at once; 0 for no limit.
+    /// Loopback clients are exempt.
+    pub max_per_address: usize,
 }
 
 impl Default for PopConfig {
@@ -128,6 +135,7 @@ impl Default for PopConfig {
             trusted: false,
             idle_timeout_secs: 600,
             max_connections: 20_000,
+            max_per_address: 256,
         }
     }
 }
@@ -201,7 +209,23 @@ impl Config {
                  (coursemail.example.toml lists the options and their variables)"
             );
         }
-        Ok(table.try_into()?)
+        let config: Config = table.try_into()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects settings that parse but would quietly disable a protection.
+    fn validate(&self) -> Result<()> {
+        let auth = &self.auth;
+        if auth.throttle_base_ms == 0 || auth.throttle_max_ms < auth.throttle_base_ms {
+            bail!(
+                "[auth] throttle_base_ms must be at least 1 and throttle_max_ms at least as large \
+                 (got {} and {}): failed logins would not be slowed down",
+                auth.throttle_base_ms,
+                auth.throttle_max_ms
+            );
+        }
+        Ok(())
     }
 }
 
@@ -341,6 +365,16 @@ mod tests {
             Config::from_layers(None, &vars).is_ok(),
             "unknown variables only warn"
         );
+    }
+
+    #[test]
+    fn a_throttle_that_would_not_slow_anyone_down_is_refused() {
+        let err =
+            Config::from_layers(Some("[auth]\nthrottle_base_ms = 0\n"), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("throttle_base_ms"), "{err}");
+        let err = Config::from_layers(None, &env(&[("COURSEMAIL_AUTH_THROTTLE_MAX_MS", "10")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("throttle_max_ms"), "{err}");
     }
 
     #[test]

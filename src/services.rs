@@ -107,6 +107,7 @@ pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
     };
     let limits = Limits {
         max_connections: c.max_connections,
+        max_per_address: c.max_per_address,
         ..Limits::default()
     };
     SmtpServer::bind(&specs, Some(shared.tls.clone()), limits, smtp_ctx)
@@ -145,6 +146,7 @@ pub fn pop(ctx: &Context, shared: &Shared) -> Result<PopServer> {
     };
     let limits = Limits {
         max_connections: c.max_connections,
+        max_per_address: c.max_per_address,
         ..Limits::default()
     };
     PopServer::bind(&specs, Some(shared.tls.clone()), limits, pop_ctx)
