@@ -71,6 +71,12 @@ pub enum DataError {
         /// Line number, from 1.
         line: usize,
     },
+    /// A carriage return inside a header line, which some readers take as a line break.
+    #[error("header line {line} contains a carriage return that does not end the line")]
+    BareCarriageReturn {
+        /// Line number, from 1.
+        line: usize,
+    },
     /// The message starts with a folded continuation line.
     #[error("the message starts with a continuation line (a line beginning with white space)")]
     ContinuationFirst,
@@ -205,6 +211,10 @@ impl Collector {
         if self.header_len.is_some() || line.is_empty() {
             return Ok(());
         }
+        // A bare CR could split one field into two for a lenient reader: a smuggled From.
+        if line.contains(&b'\r') {
+            return Err(DataError::BareCarriageReturn { line: self.lines });
+        }
         if line[0] == b' ' || line[0] == b'\t' {
             return if self.lines == 1 {
                 Err(DataError::ContinuationFirst)
@@ -212,17 +222,25 @@ impl Collector {
                 Ok(())
             };
         }
-        // The line is dot-stuffed as received; the field is what follows the stuffing dot.
-        let field = line.strip_prefix(b".").unwrap_or(line);
-        let Some(colon) = field.iter().position(|&b| b == b':') else {
+        let Some(name) = field_name(line) else {
             return Err(DataError::HeaderWithoutColon { line: self.lines });
         };
-        let name = &field[..colon];
         if name.is_empty() || !name.iter().all(|b| (33..=126).contains(b)) {
             return Err(DataError::BadFieldName { line: self.lines });
         }
         Ok(())
     }
+}
+
+/// The field name of a header line in wire form: what precedes the first `:` once the stuffing
+/// dot is removed (a reader un-stuffs `.From:` into `From:`), or `None` without a colon. The
+/// one place that decides what field a stored header line is.
+pub fn field_name(line: &[u8]) -> Option<&[u8]> {
+    let field = line.strip_prefix(b".").unwrap_or(line);
+    field
+        .iter()
+        .position(|&b| b == b':')
+        .map(|colon| &field[..colon])
 }
 
 #[cfg(test)]
@@ -408,5 +426,19 @@ mod tests {
     fn a_colon_in_the_body_is_not_a_header() {
         let c = ok(b"S: x\r\n\r\nno colon\r\nthen: colon\r\n.\r\n");
         assert_eq!(c.header_len, 8);
+    }
+
+    #[test]
+    fn a_bare_carriage_return_in_the_header_is_refused() {
+        let mut c = Collector::new(LIMITS);
+        for line in [&b"Subject: x\rFrom: <prof@x>"[..], b"", b"body", b"."] {
+            if let Step::End = c.line(line, CrLf) {
+                break;
+            }
+        }
+        assert!(matches!(
+            c.finish(),
+            Err(DataError::BareCarriageReturn { line: 1 })
+        ));
     }
 }

@@ -100,19 +100,18 @@ fn server_header(e: &Envelope<'_>) -> String {
 /// are copied unchanged, as is everything else.
 pub fn rename_replaced_fields(header: &[u8], out: &mut Vec<u8>) {
     for line in header.split_inclusive(|&b| b == b'\n') {
-        let name = line
-            .iter()
-            .position(|&b| b == b':')
-            .map(|colon| &line[..colon]);
-        let replaced = name.is_some_and(|name| {
+        let replaced = crate::data::field_name(line).is_some_and(|name| {
             REPLACED_FIELDS
                 .iter()
                 .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
         });
         if replaced {
+            // A stuffed `.From:` is `From:` to every reader; the prefix needs no stuffing.
             out.extend_from_slice(ORIGINAL_PREFIX);
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        } else {
+            out.extend_from_slice(line);
         }
-        out.extend_from_slice(line);
     }
 }
 
@@ -167,6 +166,15 @@ mod tests {
     fn similar_names_and_other_fields_are_untouched() {
         let header = b"Tox: 1\r\nFrom-X: 2\r\nIn-Reply-To: <a@b>\r\nReply-To: c@d\r\nSubject: From: x\r\n\r\n";
         assert_eq!(renamed(header), header);
+    }
+
+    #[test]
+    fn a_field_sent_without_its_stuffing_dot_is_still_renamed() {
+        // `.From:` arrives un-stuffed as `From:` at every POP3 reader.
+        assert_eq!(
+            renamed(b".From: <prof@x>\r\n.Message-ID: <a@x>\r\n..Other: y\r\n"),
+            b"X-Original-From: <prof@x>\r\nX-Original-Message-ID: <a@x>\r\n..Other: y\r\n"
+        );
     }
 
     #[test]

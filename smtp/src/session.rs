@@ -410,7 +410,10 @@ impl Session {
         }
     }
 
-    /// Starts a submission if none is open (at AUTH, or at MAIL after a close).
+    /// Starts a submission if none is open: at the first MAIL after AUTH, RSET or a new EHLO.
+    /// Its time is the one the grader compares with deadlines (SPEC §8 calls it the AUTH time);
+    /// taking it at MAIL rather than at AUTH means a connection kept open across a deadline with
+    /// NOOPs cannot date a late series before it. git send-email sends MAIL right after AUTH.
     fn begin_submission(&mut self) {
         let Some(user) = &self.user else {
             return;
@@ -563,7 +566,6 @@ impl Session {
                 Ok(user) => {
                     tracing::debug!(peer = %self.peer, %user, "SMTP login");
                     self.user = Some(user);
-                    self.begin_submission();
                     io.replies
                         .reply(Reply::new(235, "2.7.0"), "authentication successful");
                 }
