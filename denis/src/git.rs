@@ -79,6 +79,15 @@ impl Git {
         }
     }
 
+    /// The same environment with a fresh time limit starting now: keeping the raw messages of
+    /// a series whose checks ran out of time must not fail on the expired limit too.
+    pub(crate) fn renewed(&self, limit: std::time::Duration) -> Git {
+        Git {
+            deadline: Instant::now() + limit,
+            ..self.clone()
+        }
+    }
+
     /// A command `git <subcommand>` run in `dir` (`-C dir`).
     pub(crate) fn cmd(&self, dir: &Path, subcommand: &str) -> GitCommand {
         let mut cmd = Command::new("git");

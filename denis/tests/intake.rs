@@ -280,6 +280,65 @@ async fn path_outside_the_user_directory_is_fatal_naming_it() {
 }
 
 #[tokio::test]
+async fn an_encoded_diff_cannot_hide_a_path_outside_the_user_directory() {
+    let course = Course::new();
+    let mut patches = good_patches("alice");
+    // An honest change of alice's own file, plus one of bob's whose diff lines are encoded.
+    patches[1]
+        .files
+        .push(("bob/steal.c".to_string(), "int s;\n".to_string()));
+    let mut series = format_series(&course.scratch("student"), "RFC PATCH v1", &[], &patches);
+    // `git am` decodes the body before applying; the raw text only shows alice's file.
+    series[2] = quoted_printable_diff(&series[2], "diff --git a/bob/");
+    let sid = course.send("alice", EARLY, "hw1", None, &series).0;
+    process(&course).await;
+    let o = Outcome::load(&course, &sid);
+    assert_eq!(o.severity(), Severity::Fatal, "{:#?}", o.findings);
+    assert!(
+        o.with(Severity::Fatal)
+            .iter()
+            .any(|f| f.contains("bob/steal.c")),
+        "{:#?}",
+        o.findings
+    );
+}
+
+/// `mail` as quoted-printable, with the first character of the diff lines from the line
+/// starting with `from` on encoded, as a mail client may send them; decoding gives back the
+/// same patch.
+fn quoted_printable_diff(mail: &[u8], from: &str) -> Vec<u8> {
+    let text = String::from_utf8(mail.to_vec()).unwrap();
+    let (header, body) = text.split_once("\n\n").unwrap();
+    let mut encoded = String::new();
+    let mut encoding = false;
+    for line in body.lines() {
+        encoding |= line.starts_with(from);
+        let code = if !encoding {
+            None
+        } else if line.starts_with("diff ") {
+            Some("=64")
+        } else if line.starts_with("---") {
+            Some("=2D")
+        } else if line.starts_with("+++") {
+            Some("=2B")
+        } else if line.starts_with("@@") {
+            Some("=40")
+        } else {
+            None
+        };
+        match code {
+            Some(code) => encoded.push_str(&format!("{code}{}\n", &line[1..])),
+            None => encoded.push_str(&format!("{line}\n")),
+        }
+    }
+    format!(
+        "{header}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\
+         Content-Transfer-Encoding: quoted-printable\n\n{encoded}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
 async fn patch_adding_a_patch_file_is_judged_on_applying_alone() {
     let course = Course::new();
     // A patch as content: its blank context line becomes `+ ` (trailing whitespace), and its

@@ -204,10 +204,17 @@ impl Intake {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(done) = d.tasks.join_next(), if !d.tasks.is_empty() => d.finished(done),
-                seen = watcher.next() => match seen {
-                    Seen::Closed(ids) => d.offer(ids).await?,
-                    Seen::Rescan => d.scan().await?,
-                },
+                seen = watcher.next() => {
+                    // A passing error (a database busy for too long, a failed read of logs/)
+                    // must not stop intake: the next poll scans everything again.
+                    let result = match seen {
+                        Seen::Closed(ids) => d.offer(ids).await,
+                        Seen::Rescan => d.scan().await,
+                    };
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "taking in new sessions failed; retrying later");
+                    }
+                }
                 _ = poll.tick() => {
                     if let Err(e) = d.scan().await {
                         tracing::error!(error = %e, "scanning logs/ failed; retrying later");

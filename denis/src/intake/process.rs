@@ -178,14 +178,16 @@ async fn act(shared: &Arc<Shared>, p: &Prepared) -> Result<Vec<Finding>, IntakeE
             };
             let base = shared.base.is_dir().then_some(shared.base.as_path());
             let checked = check_series(&ws, base, &series).await?;
+            // Its own time limit: the checks may have used all of theirs.
+            let git = ws.git().renewed(shared.config.time_limit);
             match checked.repo {
                 Some(repo) if overall_severity(&checked.findings) != Severity::Fatal => {
-                    shared.grading.keep_series(ws.git(), &repo, &id).await?;
+                    shared.grading.keep_series(&git, &repo, &id).await?;
                 }
                 _ => {
                     shared
                         .grading
-                        .keep_raw(ws.git(), &id, &contents(&p.messages))
+                        .keep_raw(&git, &id, &contents(&p.messages))
                         .await?;
                 }
             }

@@ -132,8 +132,17 @@ async fn apply_all(
             })?;
         files.push(file);
     }
-    let path_findings = check_paths(ws, &repo, series.user, &files).await?;
+    let base_head = ws
+        .git()
+        .cmd(&repo, "rev-parse")
+        .args(["--verify", "HEAD"])
+        .line()
+        .await?;
+    let mut path_findings = check_paths(ws, &repo, series.user, &files).await?;
     let applied = apply_series(ws, &repo, base_commits, patches, &files).await?;
+    if path_findings.is_empty() {
+        path_findings = check_applied_paths(ws, &repo, &base_head, series.user).await?;
+    }
 
     let mut findings = Vec::new();
     if path_findings.is_empty() {
@@ -195,6 +204,33 @@ async fn check_paths(
         }
     }
     Ok(findings)
+}
+
+/// Step 2 again, on what was really committed. `git apply --numstat` reads the mail as it is,
+/// but `git am` first decodes the body (quoted-printable, base64), so an encoded diff could touch
+/// files the raw text does not show. The applied commits are the truth.
+async fn check_applied_paths(
+    ws: &Workspace,
+    repo: &Path,
+    base_head: &str,
+    user: &Username,
+) -> Result<Vec<Finding>, GitError> {
+    let changed = ws
+        .git()
+        .cmd(repo, "diff")
+        .args(["--name-only", "-z", "--no-renames", base_head, "HEAD", "--"])
+        .ok()
+        .await?;
+    Ok(changed
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty() && !is_owned_path(user, p))
+        .map(|path| {
+            Finding::fatal(format!(
+                "the applied patches change {}, outside your directory {user}/",
+                String::from_utf8_lossy(path).escape_debug(),
+            ))
+        })
+        .collect())
 }
 
 /// The paths the patches in `files` touch, as git parses them; `None` if git cannot parse
