@@ -1,11 +1,16 @@
 //! denis, coursemail's grader (SPEC §8, §9): the intake that checks every submission as it
 //! arrives, the course database, and the `grading.git` repository.
 //!
-//! The binary wires it in three places:
+//! The binary wires it in these places:
 //! - `coursemail denis` / `up`: [`Intake::open`] then [`Intake::run`] with a shutdown token.
 //! - smtp's recipient directory: [`CourseDb::is_assignment`] on a read-only [`CourseDb`].
 //! - the CLI: [`CourseDb`]'s assignment functions, [`Intake::process_all_pending`], and the
 //!   `inspect` queries in [`query`].
+//! - deadlines: [`DeadlineRunner::open`], then [`Scheduler::run`] inside `coursemail denis`;
+//!   [`DeadlineRunner::run_due`] for `deadlines run-due`, [`DeadlineRunner::trigger`] for
+//!   `assignment trigger`, [`DeadlineRunner::lift_restriction`] for the instructor action.
+//! - grades: [`CourseDb::set_grade`], [`grades::gradebook()`] and [`grades::write_csv`] for
+//!   `grade set|export`; [`CourseDb::use_oopsie`] for the web.
 //!
 //! # Layout
 //! - [`model`]: the vocabulary: assignment names and deadlines, components, kinds, statuses,
@@ -14,6 +19,10 @@
 //! - `db/migrate`: numbered schema migrations (`migrations/*.sql`) tracked in `user_version`.
 //! - [`db::assignments`]: create, get and list assignments; the recipient check; reviewers.
 //! - [`db::intake`]: the one-transaction record of a processed session and its lookups.
+//! - [`db::deadlines`]: deadline run claims, completion and records (`deadline_runs`).
+//! - [`db::reviews`]: the peer-review cycle, stored once per assignment.
+//! - [`db::grades`]: instructor grades and automatic zeros (`grades`).
+//! - [`db::oopsies`]: using an oopsie (N per term, before the initial deadline).
 //! - [`query`]: what `coursemail inspect` shows: submissions, gradeables, missing, oopsies.
 //! - [`intake`]: the [`Intake`] service: catch-up scan, inotify, bounded parallel processing.
 //! - `intake/queue`: which session runs next: id order, one per sender at a time (pure).
@@ -25,14 +34,26 @@
 //! - [`intake::check::rules`]: cover letter, paths, sign-off and subject tag rules (pure).
 //! - `intake/check/workspace`: the temporary directory and the base the series applies to.
 //! - [`grading`]: `grading.git`: one forced tag per submission.
+//! - [`deadlines`]: the [`DeadlineRunner`]: run due deadlines, trigger one, lift restrictions.
+//! - [`deadlines::due`]: which deadlines are due, and when the next falls (pure).
+//! - [`deadlines::cycle`]: the random peer-review cycle, each reviewing the next two (pure).
+//! - `deadlines/lock`: the lock file that tells a crashed runner from a running one.
+//! - `deadlines/initial`, `peer_review`, `final_`: what each deadline does, in safe order.
+//! - `deadlines/release`: a deadline's submissions into the journal in one append.
+//! - [`deadlines::scheduler`]: the [`Scheduler`]: sleep until the next deadline, catch up.
+//! - [`grades`]: scores, the gradebook and its CSV export; errors for grades and oopsies.
+//! - [`mod@grades::total`]: the SPEC §10 total formula (pure).
+//! - [`grades::csv`]: RFC 4180 CSV with formula-injection defused (pure).
 //! - `git`: the sandboxed git runner (empty environment, no hooks, time limit).
 //! - [`error`]: [`CourseDbError`], [`GitError`], [`IntakeError`].
 
 #![warn(missing_docs)]
 
 pub mod db;
+pub mod deadlines;
 pub mod error;
 mod git;
+pub mod grades;
 pub mod grading;
 pub mod intake;
 pub mod model;
@@ -40,11 +61,18 @@ pub mod query;
 
 pub use db::CourseDb;
 pub use db::assignments::NewAssignment;
+pub use db::deadlines::{DeadlineRun, RunSummary};
+pub use db::grades::{Grade, GradeEntry};
 pub use db::intake::{Gradeable, Submission};
+pub use db::oopsies::DEFAULT_OOPSIES_PER_TERM;
+pub use db::reviews::PeerReview;
+pub use deadlines::{DeadlineError, DeadlineRunner, DueReport, RunOutcome, Scheduler};
 pub use error::{CourseDbError, GitError, IntakeError};
+pub use grades::{GradeError, GradebookRow, OopsieError, Score, Total};
 pub use grading::GradingRepo;
 pub use intake::{Intake, IntakeConfig, IntakeReport};
 pub use model::{
-    Assignment, AssignmentName, Component, Deadlines, Finding, Kind, ReviewSlot, Severity, Status,
+    Assignment, AssignmentName, Component, Deadline, Deadlines, Finding, Kind, ReviewSlot,
+    Severity, Status,
 };
 pub use query::{Filter, GradeableRow, MissingRow, OopsieRow};

@@ -83,6 +83,39 @@ impl Component {
 }
 
 text_enum! {
+    /// One of the three deadlines of an assignment (SPEC §9), as `coursemail assignment trigger`
+    /// names it and `deadline_runs.component` stores it. Ordered as they fall.
+    Deadline, "deadline" {
+        /// End of the initial submission phase: delinquents frozen, cycle drawn, initials released.
+        Initial => "initial",
+        /// End of the peer-review phase: reviews released.
+        PeerReview => "peer-review",
+        /// End of the final submission phase: oopsie users re-allowed, finals released.
+        Final => "final",
+    }
+}
+
+impl Deadline {
+    /// When this deadline falls for an assignment with `deadlines` (`None`: not yet).
+    pub fn at(self, deadlines: &Deadlines) -> Option<i64> {
+        match self {
+            Deadline::Initial => deadlines.initial,
+            Deadline::PeerReview => deadlines.peer_review,
+            Deadline::Final => deadlines.final_,
+        }
+    }
+
+    /// The deadline that must have run before this one.
+    pub fn previous(self) -> Option<Deadline> {
+        match self {
+            Deadline::Initial => None,
+            Deadline::PeerReview => Some(Deadline::Initial),
+            Deadline::Final => Some(Deadline::PeerReview),
+        }
+    }
+}
+
+text_enum! {
     /// How bad a finding is; the overall severity of a check is the worst of its findings.
     Severity, "severity" {
         /// The check passed.

@@ -8,11 +8,17 @@
 //! exist; [`CourseDb::open`] checks both exist before it returns.
 //!
 //! The operations live beside it, one file per area: [`assignments`], [`intake`] (what the
-//! intake reads and records) and [`crate::query`] (what `coursemail inspect` shows).
+//! intake reads and records), [`crate::query`] (what `coursemail inspect` shows), and for the
+//! deadlines [`deadlines`] (run claims and records), [`reviews`] (the peer-review cycle),
+//! [`grades`] and [`oopsies`].
 
 pub mod assignments;
+pub mod deadlines;
+pub mod grades;
 pub mod intake;
 mod migrate;
+pub mod oopsies;
+pub mod reviews;
 
 use std::ffi::{c_int, c_void};
 use std::fs::{DirBuilder, OpenOptions};
