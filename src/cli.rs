@@ -28,18 +28,28 @@ pub enum Command {
     Smtp,
     /// Run the POP3 server alone (as its container does).
     Pop,
+    /// Run the grader alone (as its container does): checks every closed SMTP session.
+    Denis,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
     /// Inspect and maintain the maildrop journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Manage assignments and their deadlines.
+    #[command(subcommand)]
+    Assignment(AssignmentCommand),
+    /// Show what the grader recorded.
+    Inspect(InspectArgs),
 }
 
 impl Command {
     /// Long-running services (as opposed to one-shot administrative commands).
     pub fn is_service(&self) -> bool {
-        matches!(self, Command::Up(_) | Command::Smtp | Command::Pop)
+        matches!(
+            self,
+            Command::Up(_) | Command::Smtp | Command::Pop | Command::Denis
+        )
     }
 }
 
@@ -141,6 +151,82 @@ pub enum JournalCommand {
     },
 }
 
+/// `coursemail assignment ...`
+#[derive(Debug, Subcommand)]
+pub enum AssignmentCommand {
+    /// Create an assignment with its three deadlines. Times are RFC 3339 with an offset
+    /// (2026-12-01T23:59:00+01:00) or Unix seconds.
+    Create {
+        /// Name: also the address students send series to (NAME@hostname).
+        name: String,
+        /// End of the initial submission phase.
+        #[arg(long, value_name = "T")]
+        initial: String,
+        /// End of the peer-review phase.
+        #[arg(long, value_name = "T")]
+        peer_review: String,
+        /// End of the final submission phase.
+        #[arg(long = "final", value_name = "T")]
+        final_: String,
+    },
+    /// Create a dummy assignment: no scheduled deadlines, they run only when triggered.
+    Dummy {
+        /// Name: also the address students send series to.
+        name: String,
+    },
+    /// List every assignment with its deadlines.
+    List {
+        /// Print deadlines as RFC 3339 (for scripts) instead of a readable local time.
+        #[arg(long)]
+        iso: bool,
+    },
+    /// Move deadlines of a scheduled assignment; the others stay.
+    Alter {
+        /// The assignment.
+        name: String,
+        /// New end of the initial submission phase.
+        #[arg(long, value_name = "T")]
+        initial: Option<String>,
+        /// New end of the peer-review phase.
+        #[arg(long, value_name = "T")]
+        peer_review: Option<String>,
+        /// New end of the final submission phase.
+        #[arg(long = "final", value_name = "T")]
+        final_: Option<String>,
+    },
+    /// Remove an assignment nothing was submitted to.
+    Remove {
+        /// The assignment.
+        name: String,
+    },
+}
+
+/// `coursemail inspect WHAT [--assignment A] [--user U]`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// What to show.
+    pub what: InspectWhat,
+    /// Only this assignment.
+    #[arg(long, value_name = "A")]
+    pub assignment: Option<String>,
+    /// Only this user.
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+}
+
+/// The tables `inspect` shows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InspectWhat {
+    /// Every processed SMTP session with its kind and status.
+    Submissions,
+    /// Patchsets and reviews that count for a grade, with their findings.
+    Gradeables,
+    /// Students without an initial submission, per assignment.
+    Missing,
+    /// Used oopsies (self-service extensions).
+    Oopsies,
+}
+
 /// What `journal restrict` does.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RestrictAction {
@@ -168,6 +254,38 @@ mod tests {
         let after = Cli::try_parse_from(["coursemail", "user", "list", "--data", "/d"]).unwrap();
         assert_eq!(before.data, after.data);
         assert_eq!(after.data, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn alter_takes_only_the_deadlines_it_changes() {
+        let cli = Cli::try_parse_from(["coursemail", "assignment", "alter", "hw1", "--final", "5"])
+            .unwrap();
+        match cli.command {
+            Command::Assignment(AssignmentCommand::Alter {
+                name,
+                initial,
+                peer_review,
+                final_,
+            }) => {
+                assert_eq!(name, "hw1");
+                assert_eq!((initial, peer_review), (None, None));
+                assert_eq!(final_.as_deref(), Some("5"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_requires_all_three_deadlines() {
+        let args = [
+            "coursemail",
+            "assignment",
+            "create",
+            "hw1",
+            "--initial",
+            "1",
+        ];
+        assert!(Cli::try_parse_from(args).is_err());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// The POP3 server.
     pub pop: PopConfig,
+    /// The grader.
+    pub denis: DenisConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             course: CourseConfig::default(),
             smtp: SmtpConfig::default(),
             pop: PopConfig::default(),
+            denis: DenisConfig::default(),
         }
     }
 }
@@ -61,6 +64,66 @@ impl Default for CourseConfig {
         Self {
             lists: vec!["list".into()],
         }
+    }
+}
+
+impl CourseConfig {
+    /// The list addresses, trimmed and lowercase, each checked against the username rule: they
+    /// share one namespace of local parts with usernames and assignments, and a typo should be
+    /// a start-up error rather than a list nobody can write to.
+    pub fn addresses(&self) -> Result<Vec<String>> {
+        let mut names = Vec::with_capacity(self.lists.len());
+        for list in &self.lists {
+            let name = list.trim().to_ascii_lowercase();
+            if journal::Username::parse(&name).is_err() {
+                bail!(
+                    "[course] lists entry {list:?} is not a valid address local part: use a \
+                     lowercase letter, then lowercase letters, digits, '.', '_' or '-'"
+                );
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
+
+/// The grader (SPEC §8): how the intake runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenisConfig {
+    /// Sessions checked at once (git is CPU-bound).
+    pub concurrency: usize,
+    /// How often `logs/` is rescanned in case a file-system event was missed.
+    pub poll_secs: u64,
+    /// Time limit for the git work on one submission.
+    pub time_limit_secs: u64,
+    /// Where temporary repositories are made; empty for the system's temporary directory.
+    pub work_dir: PathBuf,
+}
+
+impl Default for DenisConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            poll_secs: 5,
+            time_limit_secs: 120,
+            work_dir: PathBuf::new(),
+        }
+    }
+}
+
+impl DenisConfig {
+    /// The intake settings for a course at `host` with list addresses `lists`.
+    pub fn intake(&self, host: &str, lists: Vec<String>) -> denis::IntakeConfig {
+        let mut config = denis::IntakeConfig::new(host);
+        config.list_addresses = lists;
+        config.concurrency = self.concurrency;
+        config.poll_interval = std::time::Duration::from_secs(self.poll_secs);
+        config.time_limit = std::time::Duration::from_secs(self.time_limit_secs);
+        if !self.work_dir.as_os_str().is_empty() {
+            config.work_dir = self.work_dir.clone();
+        }
+        config
     }
 }
 
@@ -225,6 +288,17 @@ impl Config {
                 auth.throttle_max_ms
             );
         }
+        let denis = &self.denis;
+        if denis.concurrency == 0 || denis.poll_secs == 0 || denis.time_limit_secs == 0 {
+            bail!(
+                "[denis] concurrency, poll_secs and time_limit_secs must be at least 1 (got {}, \
+                 {} and {}): with 0 the grader would check nothing",
+                denis.concurrency,
+                denis.poll_secs,
+                denis.time_limit_secs
+            );
+        }
+        self.course.addresses()?;
         Ok(())
     }
 }
@@ -398,6 +472,37 @@ mod tests {
             "coursemail.example.toml must list every option, and only those"
         );
         Config::from_layers(Some(text), &env(&[])).unwrap();
+    }
+
+    #[test]
+    fn list_addresses_are_lowercased_and_invalid_ones_are_refused() {
+        let c = Config::from_layers(
+            Some("[course]\nlists = [\" List \", \"announce\"]\n"),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.course.addresses().unwrap(), vec!["list", "announce"]);
+        let err = Config::from_layers(None, &env(&[("COURSEMAIL_COURSE_LISTS", "the list")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("the list"), "{err}");
+    }
+
+    #[test]
+    fn a_grader_that_would_check_nothing_is_refused() {
+        let err = Config::from_layers(Some("[denis]\nconcurrency = 0\n"), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("concurrency"), "{err}");
+    }
+
+    #[test]
+    fn empty_work_dir_means_the_system_temporary_directory() {
+        let c = Config::from_layers(None, &env(&[("COURSEMAIL_DENIS_POLL_SECS", "9")])).unwrap();
+        let intake = c.denis.intake("course.example", vec!["list".into()]);
+        assert_eq!(intake.work_dir, std::env::temp_dir());
+        assert_eq!(intake.poll_interval, std::time::Duration::from_secs(9));
+        let file = "[denis]\nwork_dir = \"/srv/denis\"\n";
+        let c = Config::from_layers(Some(file), &env(&[])).unwrap();
+        let intake = c.denis.intake("course.example", vec![]);
+        assert_eq!(intake.work_dir, PathBuf::from("/srv/denis"));
     }
 
     fn keys(table: &toml::Table, prefix: &str) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! What every command starts from: the merged configuration and the data root it names.
 
+use accounts::Accounts;
 use anyhow::{Context as _, Result};
+use denis::CourseDb;
 use journal::layout::DataRoot;
 
 use crate::cli::Cli;
@@ -34,5 +36,32 @@ impl Context {
                 self.root.root().display()
             )
         })
+    }
+
+    /// The accounts database, read-write (created if missing, with the data root).
+    pub fn accounts(&self) -> Result<Accounts> {
+        self.prepare_data_root()?;
+        let db = self.root.accounts_db();
+        Accounts::open(&db)
+            .with_context(|| format!("cannot open the accounts database {}", db.display()))
+    }
+
+    /// The course database, read-write: created and migrated if needed (the CLI may act
+    /// directly, SPEC §3).
+    pub fn course_db(&self) -> Result<CourseDb> {
+        self.prepare_data_root()?;
+        let db = self.root.course_db();
+        CourseDb::open(&db)
+            .with_context(|| format!("cannot open the course database {}", db.display()))
+    }
+
+    /// The course database if it exists; `None` means nothing was created or recorded yet.
+    /// Checks that only read use this, so they do not create one as a side effect.
+    pub fn existing_course_db(&self) -> Result<Option<CourseDb>> {
+        if self.root.course_db().exists() {
+            self.course_db().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }

@@ -6,9 +6,12 @@
 //! - [`context`]: what every command starts from (configuration and data root).
 //! - [`commands`]: one module per subcommand, each a thin layer over a library crate.
 //! - [`progress`]: progress bars for long-running commands.
-//! - [`services`]: builds each network service from the configuration.
+//! - [`table`]: plain-text tables for command output.
+//! - [`times`]: deadlines parsed from the command line, times shown in the local zone.
+//! - [`services`]: builds each service (smtp, pop, the grader) from the configuration.
 //! - [`credentials`]: answers protocol logins from the accounts database.
-//! - [`recipients`]: answers smtp's "does this recipient exist?" from accounts and configuration.
+//! - [`recipients`]: answers smtp's "does this recipient exist?" from the configured lists,
+//!   accounts and assignments.
 
 mod cli;
 mod commands;
@@ -18,6 +21,8 @@ mod credentials;
 mod progress;
 mod recipients;
 mod services;
+mod table;
+mod times;
 
 use std::process::ExitCode;
 

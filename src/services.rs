@@ -1,5 +1,6 @@
-//! Building each network service from the configuration: what `up` starts together and what
-//! `coursemail smtp`, `coursemail pop` (and the other single-service commands) start alone.
+//! Building each service from the configuration: what `up` starts together and what
+//! `coursemail smtp`, `coursemail pop`, `coursemail denis` (and the other single-service
+//! commands) start alone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use accounts::{Accounts, Authenticator, Throttle};
 use anyhow::{Context as _, Result};
+use denis::Intake;
 use journal::session_log::SessionLog;
 use journal::store::MailStore;
 use journal::{IdGenerator, create_private_dir};
@@ -88,7 +90,11 @@ pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
         create_private_dir(dir)?;
     }
     let accounts = shared.credentials.0.accounts().clone();
-    let recipients = CourseRecipients::new(accounts, &ctx.config.course.lists)?;
+    let recipients = CourseRecipients::new(
+        accounts,
+        ctx.config.course.addresses()?,
+        ctx.root.course_db(),
+    );
     let smtp_ctx = SmtpContext {
         hostname: ctx.config.hostname.clone(),
         mail: MailStore::new(mail),
@@ -153,6 +159,22 @@ pub fn pop(ctx: &Context, shared: &Shared) -> Result<PopServer> {
         .context("cannot start the POP3 server")
 }
 
+/// Opens the grader's intake (SPEC §8) on the data root: `course.db` and `grading.git` are
+/// created if missing, `accounts.db` is only read. Creates `mail/` and `logs/` if missing, so
+/// denis may start before smtp has ever run.
+pub async fn denis(ctx: &Context) -> Result<Intake> {
+    for dir in [ctx.root.mail_dir(), ctx.root.logs_dir()] {
+        create_private_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let config = ctx
+        .config
+        .denis
+        .intake(&ctx.config.hostname, ctx.config.course.addresses()?);
+    Intake::open(&ctx.root, config)
+        .await
+        .context("cannot start the grader")
+}
+
 /// Parses a listen address from the configuration; empty means "disabled".
 fn listen_addr(text: &str, section: &str) -> Result<Option<SocketAddr>> {
     if text.trim().is_empty() {
@@ -169,4 +191,13 @@ pub fn describe(addr: SocketAddr, security: Security, protocol: &str) -> String 
         Security::ImplicitTls => format!("{protocol} (TLS)       {addr}"),
         Security::Plain => format!("{protocol} (STARTTLS)  {addr}"),
     }
+}
+
+/// A human description of the grader for start-up messages.
+pub fn describe_grader(ctx: &Context) -> String {
+    format!(
+        "grader       checks every closed SMTP session in {} ({} at a time)",
+        ctx.root.logs_dir().display(),
+        ctx.config.denis.concurrency
+    )
 }

@@ -1,6 +1,9 @@
 //! One module per subcommand. Each turns arguments into calls on a library crate and prints the
 //! outcome; none holds logic of its own.
 
+mod assignment;
+mod denis;
+mod inspect;
 mod journal;
 mod pop;
 mod serve;
@@ -22,8 +25,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Up(args) => up::run(ctx, args),
         Command::Smtp => smtp::run(ctx),
         Command::Pop => pop::run(ctx),
+        Command::Denis => denis::run(ctx),
         Command::User(cmd) => user::run(&ctx, cmd),
         Command::Journal(cmd) => journal::run(&ctx, cmd),
+        Command::Assignment(cmd) => assignment::run(&ctx, cmd),
+        Command::Inspect(args) => inspect::run(&ctx, args),
     }
 }
 

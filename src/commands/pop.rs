@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use net::CancellationToken;
 
-use super::serve::{Service, run_until_signal, runtime};
+use super::serve::{run_until_signal, runtime, service};
 use crate::context::Context;
 use crate::services::{self, Shared};
 
@@ -19,7 +19,7 @@ pub fn run(ctx: Context) -> Result<ExitCode> {
             println!("{}", services::describe(addr, security, "POP3"));
         }
         let shutdown = CancellationToken::new();
-        let services: Vec<Service> = vec![("POP3", Box::pin(server.run(shutdown.clone())))];
+        let services = vec![service("POP3", server.run(shutdown.clone()))];
         run_until_signal(services, shutdown).await
     })
 }

@@ -11,8 +11,19 @@ use net::CancellationToken;
 /// A started service: its name and the future that serves until shutdown.
 pub type Service = (
     &'static str,
-    Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+    Pin<Box<dyn Future<Output = Result<()>> + Send>>,
 );
+
+/// Wraps a service's future, whatever its error type, as a [`Service`].
+pub fn service<E>(
+    name: &'static str,
+    serve: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> Service
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    (name, Box::pin(async move { Ok(serve.await?) }))
+}
 
 /// Runs `services` until Ctrl-C or SIGTERM; a service that stops on its own is an error.
 pub async fn run_until_signal(

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use journal::writer::JournalWriter;
 use net::CancellationToken;
 
-use super::serve::{Service, run_until_signal, runtime};
+use super::serve::{run_until_signal, runtime, service};
 use crate::cli::UpArgs;
 use crate::context::Context;
 use crate::services::{self, Shared};
@@ -29,6 +29,7 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     prepare(&ctx)?;
     runtime()?.block_on(async move {
         let shared = Shared::load(&ctx, false)?;
+        let intake = services::denis(&ctx).await?;
         let smtp = services::smtp(&ctx, &shared)?;
         let pop = services::pop(&ctx, &shared)?;
         let mut listening: Vec<String> = Vec::new();
@@ -42,11 +43,14 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
                 .into_iter()
                 .map(|(a, s)| services::describe(a, s, "POP3")),
         );
+        listening.push(services::describe_grader(&ctx));
         print_summary(&ctx, &listening);
         let shutdown = CancellationToken::new();
-        let services: Vec<Service> = vec![
-            ("SMTP", Box::pin(smtp.run(shutdown.clone()))),
-            ("POP3", Box::pin(pop.run(shutdown.clone()))),
+        let token = shutdown.clone();
+        let services = vec![
+            service("SMTP", smtp.run(shutdown.clone())),
+            service("POP3", pop.run(shutdown.clone())),
+            service("grader", async move { intake.run(token).await }),
         ];
         run_until_signal(services, shutdown).await
     })

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use accounts::{Accounts, NewUser, Role};
-use anyhow::{Context as _, Result};
+use accounts::{NewUser, Role};
+use anyhow::{Result, bail};
 
 use super::{read_password_stdin, username};
 use crate::cli::UserCommand;
@@ -11,10 +11,7 @@ use crate::context::Context;
 
 /// Runs one `user` subcommand against the accounts database.
 pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
-    ctx.prepare_data_root()?;
-    let db = ctx.root.accounts_db();
-    let accounts = Accounts::open(&db)
-        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
+    let accounts = ctx.accounts()?;
     match cmd {
         UserCommand::Add {
             name,
@@ -24,6 +21,7 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
             instructor,
         } => {
             let username = username(&name)?;
+            refuse_course_address(ctx, username.as_str())?;
             let password = if password_stdin {
                 Some(read_password_stdin()?)
             } else {
@@ -94,4 +92,18 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Usernames, list addresses and assignments share one namespace of local parts (smtp routes
+/// `name@HOST` by it), so a user may not take a list's or an assignment's name.
+fn refuse_course_address(ctx: &Context, name: &str) -> Result<()> {
+    if ctx.config.course.addresses()?.iter().any(|l| l == name) {
+        bail!("{name} is a list address; choose another username");
+    }
+    if let Some(db) = ctx.existing_course_db()?
+        && db.is_assignment(name)?
+    {
+        bail!("{name} is an assignment; choose another username");
+    }
+    Ok(())
 }

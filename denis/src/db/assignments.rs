@@ -194,3 +194,229 @@ impl CourseDb {
         })
     }
 }
+
+/// What [`CourseDb::remove_assignment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The assignment is gone, with its reviewer table, oopsies and deadline runs.
+    Removed,
+    /// No assignment has that name.
+    NotFound,
+    /// Work or grades count for it, so it stays: removing it would orphan them.
+    InUse {
+        /// How many processed sessions name the assignment.
+        submissions: u64,
+        /// How many grades (automatic zeros included) were recorded for it.
+        grades: u64,
+    },
+}
+
+impl CourseDb {
+    /// Changes the deadlines of assignment `name`: each deadline set in `changes` replaces the
+    /// stored one, the others stay. The result must still be in order (initial ≤ peer review ≤
+    /// final). Returns the updated assignment, or `None` if no assignment has that name.
+    ///
+    /// A dummy assignment's deadlines are the times its deadlines were triggered, not a
+    /// schedule; callers refuse to alter those (`coursemail assignment alter` does).
+    pub fn alter_assignment(
+        &self,
+        name: &AssignmentName,
+        changes: &Deadlines,
+    ) -> Result<Option<Assignment>, CourseDbError> {
+        let altered = self.with_conn(|conn| {
+            // IMMEDIATE: the read and the order check hold for the row that is written.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let found = tx
+                .prepare_cached(&format!(
+                    "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE name = ?1"
+                ))?
+                .query_row([name.as_str()], assignment_from_row)
+                .optional()?;
+            let Some(mut assignment) = found else {
+                return Ok(None);
+            };
+            let d = &mut assignment.deadlines;
+            d.initial = changes.initial.or(d.initial);
+            d.peer_review = changes.peer_review.or(d.peer_review);
+            d.final_ = changes.final_.or(d.final_);
+            d.check_order()?;
+            tx.execute(
+                "UPDATE assignments SET initial_at = ?2, peer_review_at = ?3, final_at = ?4
+                 WHERE name = ?1",
+                params![name.as_str(), d.initial, d.peer_review, d.final_],
+            )?;
+            tx.commit()?;
+            Ok(Some(assignment))
+        })?;
+        if altered.is_some() {
+            tracing::info!(assignment = %name, "altered assignment deadlines");
+        }
+        Ok(altered)
+    }
+
+    /// Removes assignment `name` if nothing was submitted to it and no grade was recorded for
+    /// it (a mistaken creation), together with its peer-review table, oopsies and deadline runs;
+    /// otherwise it is kept.
+    pub fn remove_assignment(&self, name: &AssignmentName) -> Result<Removal, CourseDbError> {
+        let removal = self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let count = |sql: &str| -> Result<u64, CourseDbError> {
+                let n: i64 = tx
+                    .prepare_cached(sql)?
+                    .query_row([name.as_str()], |r| r.get(0))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            };
+            let submissions = count("SELECT count(*) FROM submissions WHERE assignment = ?1")?;
+            let grades = count("SELECT count(*) FROM grades WHERE assignment = ?1")?;
+            if submissions > 0 || grades > 0 {
+                return Ok(Removal::InUse {
+                    submissions,
+                    grades,
+                });
+            }
+            for table in ["peer_reviews", "oopsies", "deadline_runs"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE assignment = ?1"),
+                    [name.as_str()],
+                )?;
+            }
+            let deleted = tx.execute("DELETE FROM assignments WHERE name = ?1", [name.as_str()])?;
+            tx.commit()?;
+            Ok(if deleted == 0 {
+                Removal::NotFound
+            } else {
+                Removal::Removed
+            })
+        })?;
+        if removal == Removal::Removed {
+            tracing::info!(assignment = %name, "removed assignment");
+        }
+        Ok(removal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn course() -> (tempfile::TempDir, CourseDb, Accounts) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = CourseDb::open(&dir.path().join("course.db")).unwrap();
+        let accounts = Accounts::open(&dir.path().join("accounts.db")).unwrap();
+        (dir, db, accounts)
+    }
+
+    fn name(s: &str) -> AssignmentName {
+        AssignmentName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn alter_replaces_only_the_given_deadlines_and_keeps_them_in_order() {
+        let (_dir, db, accounts) = course();
+        db.create_assignment(
+            &NewAssignment::scheduled(name("hw1"), 10, 20, 30),
+            &accounts,
+            &[],
+        )
+        .unwrap();
+        let only_final = Deadlines {
+            final_: Some(40),
+            ..Deadlines::default()
+        };
+        let altered = db.alter_assignment(&name("hw1"), &only_final).unwrap();
+        let expected = Deadlines {
+            initial: Some(10),
+            peer_review: Some(20),
+            final_: Some(40),
+        };
+        assert_eq!(altered.unwrap().deadlines, expected);
+        let too_late = Deadlines {
+            initial: Some(50),
+            ..Deadlines::default()
+        };
+        let err = db.alter_assignment(&name("hw1"), &too_late).unwrap_err();
+        assert!(matches!(err, CourseDbError::DeadlineOrder(_)), "{err}");
+        let stored = db.get_assignment("hw1").unwrap().unwrap();
+        assert_eq!(
+            stored.deadlines, expected,
+            "a refused change writes nothing"
+        );
+        assert!(
+            db.alter_assignment(&name("nope"), &only_final)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn remove_deletes_an_unused_assignment_and_reports_a_missing_one() {
+        let (_dir, db, accounts) = course();
+        db.create_assignment(&NewAssignment::dummy(name("hw1")), &accounts, &[])
+            .unwrap();
+        assert_eq!(
+            db.remove_assignment(&name("hw1")).unwrap(),
+            Removal::Removed
+        );
+        assert!(!db.is_assignment("hw1").unwrap());
+        assert_eq!(
+            db.remove_assignment(&name("hw1")).unwrap(),
+            Removal::NotFound
+        );
+    }
+
+    #[test]
+    fn remove_keeps_an_assignment_that_has_submissions() {
+        use crate::db::intake::Submission;
+        use crate::model::{Kind, Status};
+        let (_dir, db, accounts) = course();
+        db.create_assignment(&NewAssignment::dummy(name("hw1")), &accounts, &[])
+            .unwrap();
+        let submission = Submission {
+            submission_id: journal::SubmissionId::parse("0123456789abcdef01234567890000").unwrap(),
+            username: Username::parse("alice").unwrap(),
+            auth_time_us: 1,
+            kind: Kind::Patchset,
+            assignment: Some(name("hw1")),
+            component: None,
+            status: Status::PastDue,
+            first_recipient: "hw1".into(),
+            message_count: 1,
+            in_reply_to: None,
+            processed_at: 1,
+        };
+        assert!(db.record_submission(&submission, &[]).unwrap());
+        assert_eq!(
+            db.remove_assignment(&name("hw1")).unwrap(),
+            Removal::InUse {
+                submissions: 1,
+                grades: 0
+            }
+        );
+        assert!(db.is_assignment("hw1").unwrap());
+    }
+
+    #[test]
+    fn remove_keeps_an_assignment_that_has_grades() {
+        let (_dir, db, accounts) = course();
+        db.create_assignment(&NewAssignment::dummy(name("hw1")), &accounts, &[])
+            .unwrap();
+        // An automatic zero from a deadline run, without any submission.
+        db.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO grades (assignment, component, username, score, feedback, automatic,
+                                     updated_at)
+                 VALUES ('hw1', 'initial', 'alice', 0, '', 1, 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            db.remove_assignment(&name("hw1")).unwrap(),
+            Removal::InUse {
+                submissions: 0,
+                grades: 1
+            }
+        );
+    }
+}
