@@ -145,6 +145,8 @@ pub struct SmtpConfig {
     pub max_messages_per_session: usize,
     /// Longest line inside a message, CRLF included.
     pub max_line_bytes: usize,
+    /// Bytes all messages of one session (submission) may add up to.
+    pub max_submission_bytes: usize,
     /// Idle sessions are closed after this long (RFC 5321 asks for at least 300).
     pub idle_timeout_secs: u64,
     /// Connections served at once, per listener.
@@ -164,6 +166,7 @@ impl Default for SmtpConfig {
             max_recipients: 100,
             max_messages_per_session: 1000,
             max_line_bytes: 64 * 1024,
+            max_submission_bytes: 64 * 1024 * 1024,
             idle_timeout_secs: 300,
             max_connections: 10_000,
             max_per_address: 256,

@@ -108,6 +108,7 @@ pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
             max_recipients: c.max_recipients,
             max_messages_per_session: c.max_messages_per_session,
             max_line_bytes: c.max_line_bytes,
+            max_submission_bytes: c.max_submission_bytes,
             idle_timeout: Duration::from_secs(c.idle_timeout_secs),
         },
     };

@@ -29,19 +29,23 @@ pub struct SmtpLimits {
     pub max_messages_per_session: usize,
     /// Longest line inside a message, CRLF included.
     pub max_line_bytes: usize,
+    /// Bytes all messages of one submission may add up to: the grader reads a whole
+    /// submission at once, so one session must not be able to fill memory or the disk.
+    pub max_submission_bytes: usize,
     /// Sessions silent this long are closed with `421 4.4.2`.
     pub idle_timeout: Duration,
 }
 
 impl Default for SmtpLimits {
-    /// 10 MiB messages, 100 recipients, 1,000 messages per session, 64 KiB lines, 300 s idle
-    /// (RFC 5321 §4.5.3.2.7 asks for at least five minutes).
+    /// 10 MiB messages, 64 MiB per submission, 100 recipients, 1,000 messages per session,
+    /// 64 KiB lines, 300 s idle (RFC 5321 §4.5.3.2.7 asks for at least five minutes).
     fn default() -> Self {
         Self {
             max_message_bytes: 10 * 1024 * 1024,
             max_recipients: 100,
             max_messages_per_session: 1000,
             max_line_bytes: 64 * 1024,
+            max_submission_bytes: 64 * 1024 * 1024,
             idle_timeout: Duration::from_secs(300),
         }
     }

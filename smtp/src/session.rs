@@ -194,6 +194,8 @@ struct Submission {
     /// Messages numbered (stored or failed: a failed commit may still have linked its file, so
     /// its number is never reused).
     numbered: u16,
+    /// Bytes of the messages numbered so far, against [`SmtpLimits::max_submission_bytes`].
+    bytes: usize,
 }
 
 /// The mail transaction between MAIL and the end of DATA.
@@ -431,6 +433,7 @@ impl Session {
                     username: user.clone(),
                 }),
                 numbered: 0,
+                bytes: 0,
             });
         }
     }
@@ -764,6 +767,14 @@ impl Session {
         let (Some(user), Some(submission)) = (&self.user, &mut self.submission) else {
             return io.replies.reply(BAD_SEQUENCE, "send MAIL first");
         };
+        let cap = self.shared.ctx.limits.max_submission_bytes;
+        let bytes = submission.bytes.saturating_add(content.bytes.len());
+        if bytes > cap {
+            return io.replies.reply(
+                Reply::new(552, "5.3.4"),
+                format_args!("this submission would exceed {cap} bytes in all; message not stored"),
+            );
+        }
         let index = submission.numbered.saturating_add(1);
         let Ok(id) = submission.meta.submission.message(index) else {
             return io
@@ -771,6 +782,7 @@ impl Session {
                 .reply(TEMPORARY, "cannot number the message, try again");
         };
         submission.numbered = index;
+        submission.bytes = bytes;
         let stored = message::build(
             &Envelope {
                 hostname: &self.shared.ctx.hostname,

@@ -49,6 +49,7 @@ impl Recipients for FixedRecipients {
 
 const MAX_MESSAGE: usize = 20_000;
 const MAX_LINE: usize = 1000;
+const MAX_SUBMISSION: usize = 50_000;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -90,6 +91,7 @@ impl Fixture {
                 max_recipients: 3,
                 max_messages_per_session: 1000,
                 max_line_bytes: MAX_LINE,
+                max_submission_bytes: MAX_SUBMISSION,
                 idle_timeout,
             },
         };
@@ -470,6 +472,27 @@ async fn message_over_the_size_limit_is_552_and_the_session_stays_in_sync() {
     c.expect("NOOP", "250 2.0.0").await;
     c.submit("alice@localhost", "hw1@localhost", SIMPLE).await;
     assert_eq!(f.stored().len(), 1);
+}
+
+#[tokio::test]
+async fn a_submission_cannot_grow_past_its_byte_limit() {
+    let f = Fixture::start().await;
+    let mut c = Client::login(f.trusted, "alice", "apw").await;
+    let mut part = b"Subject: part\r\n\r\n".to_vec();
+    while part.len() < MAX_MESSAGE - 200 {
+        part.extend_from_slice(&[b'z'; 98]);
+        part.extend_from_slice(b"\r\n");
+    }
+    // Two fit under the submission limit, the third would not.
+    c.submit("alice@localhost", "hw1@localhost", &part).await;
+    c.submit("alice@localhost", "hw1@localhost", &part).await;
+    let reply = c
+        .transaction("alice@localhost", "hw1@localhost", &part)
+        .await;
+    assert!(reply.starts_with("552 5.3.4"), "{reply}");
+    assert!(reply.contains("submission"), "{reply}");
+    c.expect("NOOP", "250 2.0.0").await;
+    assert_eq!(f.stored().len(), 2);
 }
 
 #[tokio::test]
