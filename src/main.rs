@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if cli.command.is_service() {
         net::raise_fd_limit();
+        net::release_large_allocations();
     } else {
         die_quietly_on_broken_pipe();
     }

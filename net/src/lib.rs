@@ -36,7 +36,7 @@ pub mod stream;
 pub mod timeout;
 pub mod tls;
 
-pub use limits::raise_fd_limit;
+pub use limits::{raise_fd_limit, release_large_allocations};
 pub use line::{Line, LineEnding, LineReader};
 pub use listener::{ListenerSpec, Security, bind};
 pub use server::{Connection, Limits, serve, serve_with_busy_reply};
