@@ -336,6 +336,7 @@ impl SessionLog {
             path,
             file,
             messages: 0,
+            len: 0,
         };
         record.write(&SessionRecord::header(auth_micros, username))?;
         Ok(record)
@@ -406,20 +407,29 @@ impl SessionLog {
             Err(fs::TryLockError::WouldBlock) => return Ok(Finalised::InUse),
             Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", path)(e)),
         }
+        // Another finaliser may have moved this record between our open and our lock.
+        if !same_file(&file, path) {
+            return Ok(Finalised::InUse);
+        }
         let mut text = String::new();
         file.read_to_string(&mut text)
             .map_err(io_error("read", path))?;
         let closed = self.closed_path(&submission);
-        let record = if text.is_empty() {
-            // Created, but the process died before the header was written: nothing stored.
+        // A message line is written only once its file is durable, and acknowledged only once
+        // the line is: without one complete message line (a record cut short in its header, or
+        // never written), nothing was stored.
+        let record = if !text.contains("\nmessage ") {
             None
         } else {
-            let mut record = SessionRecord::parse_open(submission, &text).map_err(|source| {
-                SessionLogError::Malformed {
-                    path: path.to_path_buf(),
-                    source,
+            let mut record = match SessionRecord::parse_open(submission, &text) {
+                Ok(record) => record,
+                Err(source) => {
+                    // Leave it for an operator rather than refuse to start smtp over it.
+                    tracing::error!(path = %path.display(), error = %source,
+                        "cannot read a session record left open; leaving it in logs/.open");
+                    return Ok(Finalised::InUse);
                 }
-            })?;
+            };
             // Messages are durable under mail/ before their line is appended, so a line whose
             // file is missing cannot exist; checking anyway keeps the invariant "a record never
             // names a missing message" independent of that ordering.
@@ -436,7 +446,12 @@ impl SessionLog {
             Some(_) => Finalised::Closed,
             None => Finalised::Discarded,
         };
-        fs::remove_file(path).map_err(io_error("remove", path))?;
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_error("remove", path)(e));
+            }
+            _ => {}
+        }
         Ok(outcome)
     }
 }
@@ -454,6 +469,8 @@ pub struct OpenRecord {
     path: PathBuf,
     file: File,
     messages: usize,
+    /// Bytes of complete lines written so far.
+    len: u64,
 }
 
 impl OpenRecord {
@@ -468,9 +485,18 @@ impl OpenRecord {
     }
 
     fn write(&mut self, text: &str) -> Result<(), SessionLogError> {
-        self.file
-            .write_all(text.as_bytes())
-            .map_err(io_error("append to", &self.path))
+        match self.file.write_all(text.as_bytes()) {
+            Ok(()) => {
+                self.len += text.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // A full disk can leave half a line behind; cut it off so that the lines that
+                // follow, and the record as a whole, stay readable.
+                let _ = self.file.set_len(self.len);
+                Err(io_error("append to", &self.path)(e))
+            }
+        }
     }
 
     /// Appends a stored message (not yet durable: see [`OpenRecord::sync`]). The message must
@@ -663,6 +689,29 @@ mod tests {
         let report = log.finalise_stale(&mail).unwrap();
         assert_eq!(report.in_use, 1);
         assert!(log.list_closed().unwrap().is_empty());
+    }
+
+    #[test]
+    fn stale_record_cut_short_in_its_header_is_discarded() {
+        let (_dir, log, mail) = log_in_tempdir();
+        let record = sample();
+        let path = log.open_dir().join(record.submission.as_str());
+        fs::write(&path, "coursemail-session 1\nauth 12").unwrap();
+        let report = log.finalise_stale(&mail).unwrap();
+        assert_eq!(report.discarded, 1);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_damaged_open_record_is_left_for_an_operator_without_stopping_the_rest() {
+        let (_dir, log, mail) = log_in_tempdir();
+        let record = sample();
+        let damaged = log.open_dir().join(record.submission.as_str());
+        let text = record.encode().replace("auth ", "bogus ");
+        fs::write(&damaged, text).unwrap();
+        let report = log.finalise_stale(&mail).unwrap();
+        assert_eq!((report.closed, report.discarded), (0, 0));
+        assert!(damaged.exists(), "kept for inspection");
     }
 
     #[test]

@@ -257,6 +257,16 @@ impl Worker {
             tracing::error!(error = %e, "cannot close a session record");
             CommitError::Failed(Arc::new(e))
         });
+        if result.is_err() {
+            // A record whose close failed was unlocked when it was dropped: finalise it now
+            // rather than at the next start, so the grader sees its acknowledged messages.
+            match self.logs.finalise_stale(&self.mail) {
+                Ok(report) => {
+                    tracing::info!(closed = report.closed, "retried closing session records")
+                }
+                Err(e) => tracing::error!(error = %e, "retrying to close session records failed"),
+            }
+        }
         for reply in replies {
             let _ = reply.send(result.clone());
         }
