@@ -193,6 +193,13 @@ impl JournalWriter {
         })
     }
 
+    /// The journal opened read-only without the lock, for operations that only read: bytes
+    /// below `data_end` never change and a rebuild swaps in a whole new file, so one open file
+    /// gives a consistent view, and it works on a read-only mount while a writer is busy.
+    fn view(&self) -> Result<JournalFile, JournalError> {
+        JournalFile::open(&self.path, false)
+    }
+
     fn index(&self) -> std::sync::MutexGuard<'_, Option<NameIndex>> {
         self.index.lock().unwrap_or_else(|poisoned| {
             // A panic mid-update may have left the cache half-filled: drop it and re-read.
@@ -310,9 +317,9 @@ impl JournalWriter {
     /// Cap xattrs whose name is not a valid username cannot apply to anyone; they are skipped
     /// here and reported by verify.
     pub fn caps(&self) -> Result<Vec<(Username, u64)>, JournalError> {
-        let held = self.hold()?;
+        let journal = self.view()?;
         let mut caps = Vec::new();
-        for raw in held.journal.raw_caps()? {
+        for raw in journal.raw_caps()? {
             let Ok(user) = Username::parse(&raw.owner) else {
                 tracing::warn!(attr = %raw.attr, "cap attribute does not name a valid user");
                 continue;
@@ -330,14 +337,14 @@ impl JournalWriter {
 
     /// The committed length in bytes.
     pub fn data_end(&self) -> Result<u64, JournalError> {
-        self.hold()?.journal.data_end()
+        self.view()?.data_end()
     }
 
     /// Every committed record, in journal order.
     pub fn records(&self) -> Result<Vec<Record>, JournalError> {
-        let held = self.hold()?;
-        let end = held.journal.data_end()?;
-        held.journal.read_records(0, end)
+        let journal = self.view()?;
+        let end = journal.data_end()?;
+        journal.read_records(0, end)
     }
 
     /// Rewrites the journal from `mail/` metadata, sorted by id (SPEC §5); see

@@ -478,3 +478,30 @@ fn verify_ok(fx: &Fixture) -> bool {
         .unwrap()
         .is_consistent()
 }
+
+#[test]
+fn reading_the_journal_does_not_wait_for_a_busy_writer() {
+    let fx = Fixture::new();
+    let records = fx.messages(&["a", "b"]);
+    fx.writer().append(&records).unwrap();
+    // Another writer holds the lock (a long rebuild, say).
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(fx.writer().lock_path())
+        .unwrap();
+    lock.lock().unwrap();
+    let writer = fx.writer();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let seen = (
+            writer.records().unwrap().len(),
+            writer.data_end().unwrap(),
+            writer.caps().unwrap(),
+        );
+        let _ = done.send(seen);
+    });
+    let (count, end, caps) = wait
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("reads finish while the lock is held");
+    assert_eq!((count, end, caps.len()), (2, 2 * RECORD_LEN as u64, 0));
+}
