@@ -38,6 +38,12 @@ impl GradingRepo {
 
     /// Creates the bare repository if it does not exist (`git init --bare` is idempotent).
     pub(crate) async fn init(&self, git: &Git) -> Result<(), IntakeError> {
+        // Re-initialising rewrites `config` under a lock file, so a second intake starting at
+        // the same moment (the daemon and cron's `deadlines run-due`) would fail on it; an
+        // existing repository needs nothing.
+        if self.path.join("HEAD").is_file() {
+            return Ok(());
+        }
         let parent = self.path.parent().unwrap_or(Path::new("/"));
         git.cmd(parent, "init")
             .args(["-q", "--bare", "--"])
@@ -58,12 +64,21 @@ impl GradingRepo {
         repo: &Path,
         id: &SubmissionId,
     ) -> Result<(), GitError> {
-        git.cmd(repo, "push")
-            .args(["-q", "--force", "--no-verify", "--"])
-            .arg(&self.path)
-            .arg(format!("HEAD:{}", Self::tag_ref(id)))
-            .ok()
-            .await?;
+        let push = || async {
+            git.cmd(repo, "push")
+                .args(["-q", "--force", "--no-verify", "--"])
+                .arg(&self.path)
+                .arg(format!("HEAD:{}", Self::tag_ref(id)))
+                .ok()
+                .await
+        };
+        // Another intake (the scheduler's catch-up before a deadline, or the CLI's) may be
+        // writing the same tag at this moment, and git refuses a ref whose lock it holds. The
+        // tag is deterministic, so one retry finds it (or makes it) right.
+        if let Err(first) = push().await {
+            tracing::debug!(submission = %id, error = %first, "retrying the tag push once");
+            push().await?;
+        }
         Ok(())
     }
 
@@ -199,11 +214,18 @@ impl GradingRepo {
     }
 
     async fn set_tag(&self, git: &Git, id: &SubmissionId, commit: &str) -> Result<(), GitError> {
-        git.cmd(&self.path, "update-ref")
-            .arg(Self::tag_ref(id))
-            .arg(commit)
-            .ok()
-            .await?;
+        let update = || async {
+            git.cmd(&self.path, "update-ref")
+                .arg(Self::tag_ref(id))
+                .arg(commit)
+                .ok()
+                .await
+        };
+        // As in `keep_series`: a concurrent intake may hold the ref's lock for the same value.
+        if let Err(first) = update().await {
+            tracing::debug!(submission = %id, error = %first, "retrying the tag update once");
+            update().await?;
+        }
         Ok(())
     }
 }

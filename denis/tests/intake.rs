@@ -629,6 +629,27 @@ async fn processing_again_changes_nothing_and_recreates_the_same_tag() {
     assert_eq!(again.grading().resolve_tag(&sid).await.unwrap(), Some(tag));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_intakes_at_once_record_each_session_once_and_neither_fails() {
+    // The daemon's intake and a deadline's catch-up (its scheduler's, or cron's `deadlines
+    // run-due`) start and take in the same sessions at the same moment: both write the same
+    // tags into grading.git, one records each session.
+    let course = Course::new();
+    let sids: Vec<SubmissionId> = [("alice", EARLY), ("bob", EARLY + 1), ("carol", EARLY + 2)]
+        .into_iter()
+        .map(|(user, at)| send_series(&course, user, at, "RFC PATCH v1", &good_patches(user)))
+        .collect();
+    drop(course.intake().await);
+    let (one, two) = tokio::join!(course.intake(), course.intake());
+    let (a, b) = tokio::join!(one.process_all_pending(), two.process_all_pending());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.failed, b.failed), (0, 0), "{a:?} {b:?}");
+    assert_eq!(a.processed + b.processed, sids.len(), "{a:?} {b:?}");
+    for sid in &sids {
+        assert!(!grading_log(&course, sid).is_empty(), "tag {sid}");
+    }
+}
+
 #[tokio::test]
 async fn inspect_queries_filter_by_assignment_and_user() {
     let course = Course::new();
