@@ -41,6 +41,20 @@ pub enum Command {
     Assignment(AssignmentCommand),
     /// Show what the grader recorded.
     Inspect(InspectArgs),
+    /// Run deadlines from outside the daemon (for cron).
+    #[command(subcommand)]
+    Deadlines(DeadlinesCommand),
+    /// Enter and export grades.
+    #[command(subcommand)]
+    Grade(GradeCommand),
+    /// Use an oopsie (a self-service extension) on a student's behalf: only the final counts,
+    /// and they are re-allowed at the final deadline if they send one.
+    Oopsie {
+        /// The student.
+        user: String,
+        /// The assignment; its initial deadline must not have passed.
+        assignment: String,
+    },
 }
 
 impl Command {
@@ -199,6 +213,94 @@ pub enum AssignmentCommand {
         /// The assignment.
         name: String,
     },
+    /// Run one deadline now (a dummy assignment's deadline is set to now). Sessions that closed
+    /// before are taken in first; a deadline that already ran is left as it is.
+    Trigger {
+        /// The assignment.
+        name: String,
+        /// Which deadline; the earlier ones must have run.
+        deadline: DeadlineArg,
+    },
+}
+
+/// A deadline as `assignment trigger` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeadlineArg {
+    /// End of the initial submission phase.
+    Initial,
+    /// End of the peer-review phase.
+    PeerReview,
+    /// End of the final submission phase.
+    Final,
+}
+
+impl From<DeadlineArg> for denis::Deadline {
+    fn from(arg: DeadlineArg) -> Self {
+        match arg {
+            DeadlineArg::Initial => denis::Deadline::Initial,
+            DeadlineArg::PeerReview => denis::Deadline::PeerReview,
+            DeadlineArg::Final => denis::Deadline::Final,
+        }
+    }
+}
+
+/// `coursemail deadlines ...`
+#[derive(Debug, Subcommand)]
+pub enum DeadlinesCommand {
+    /// Take in closed sessions, then run every deadline that is due and has not run, once
+    /// (for cron). Prints one line per deadline run and nothing when none was due; exits
+    /// non-zero if a deadline failed (it is retried at the next call).
+    RunDue,
+}
+
+/// `coursemail grade ...`
+#[derive(Debug, Subcommand)]
+pub enum GradeCommand {
+    /// Record a score (0-100) for one component of a student's assignment; it replaces whatever
+    /// was there, automatic zeros included.
+    Set {
+        /// The assignment.
+        assignment: String,
+        /// The component graded.
+        component: ComponentArg,
+        /// The student.
+        user: String,
+        /// A whole number from 0 to 100.
+        score: String,
+        /// What the student is told.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        feedback: String,
+    },
+    /// The gradebook: one row per student and assignment with the total.
+    Export {
+        /// CSV (RFC 4180) for spreadsheets, instead of a readable table.
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+/// A grade component as `grade set` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ComponentArg {
+    /// The patchset sent before the initial deadline.
+    Initial,
+    /// The review of the first reviewee.
+    Review1,
+    /// The review of the second reviewee.
+    Review2,
+    /// The patchset sent before the final deadline.
+    Final,
+}
+
+impl From<ComponentArg> for denis::Component {
+    fn from(arg: ComponentArg) -> Self {
+        match arg {
+            ComponentArg::Initial => denis::Component::Initial,
+            ComponentArg::Review1 => denis::Component::Review1,
+            ComponentArg::Review2 => denis::Component::Review2,
+            ComponentArg::Final => denis::Component::Final,
+        }
+    }
 }
 
 /// `coursemail inspect WHAT [--assignment A] [--user U]`
@@ -225,6 +327,10 @@ pub enum InspectWhat {
     Missing,
     /// Used oopsies (self-service extensions).
     Oopsies,
+    /// Deadline runs: when each ran and what it did.
+    Runs,
+    /// Who reviews whom (drawn at the initial deadline).
+    Reviews,
 }
 
 /// What `journal restrict` does.
@@ -286,6 +392,61 @@ mod tests {
             "1",
         ];
         assert!(Cli::try_parse_from(args).is_err());
+    }
+
+    #[test]
+    fn trigger_names_deadlines_as_the_spec_does() {
+        let cli =
+            Cli::try_parse_from(["coursemail", "assignment", "trigger", "hw1", "peer-review"])
+                .unwrap();
+        match cli.command {
+            Command::Assignment(AssignmentCommand::Trigger { name, deadline }) => {
+                assert_eq!(name, "hw1");
+                assert_eq!(denis::Deadline::from(deadline), denis::Deadline::PeerReview);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let bad = ["coursemail", "assignment", "trigger", "hw1", "peer_review"];
+        assert!(Cli::try_parse_from(bad).is_err());
+    }
+
+    #[test]
+    fn grade_set_takes_component_user_score_and_optional_feedback() {
+        let args = [
+            "coursemail",
+            "grade",
+            "set",
+            "hw1",
+            "review2",
+            "alice",
+            "85",
+            "--feedback",
+            "ok",
+        ];
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Grade(GradeCommand::Set {
+                component,
+                user,
+                score,
+                feedback,
+                ..
+            }) => {
+                assert_eq!(denis::Component::from(component), denis::Component::Review2);
+                assert_eq!((user.as_str(), score.as_str()), ("alice", "85"));
+                assert_eq!(feedback, "ok");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let bad = [
+            "coursemail",
+            "grade",
+            "set",
+            "hw1",
+            "review3",
+            "alice",
+            "85",
+        ];
+        assert!(Cli::try_parse_from(bad).is_err());
     }
 
     #[test]

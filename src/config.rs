@@ -27,7 +27,7 @@ pub struct Config {
     pub data: PathBuf,
     /// Password checking shared by every service.
     pub auth: AuthConfig,
-    /// The course: list addresses.
+    /// The course: list addresses and oopsies.
     pub course: CourseConfig,
     /// The SMTP submission server.
     pub smtp: SmtpConfig,
@@ -51,18 +51,21 @@ impl Default for Config {
     }
 }
 
-/// The course's own addresses (SPEC §8).
+/// The course: its own addresses (SPEC §8) and its rules (SPEC §10).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CourseConfig {
     /// List addresses (local parts): discussion and announcements, released at once.
     pub lists: Vec<String>,
+    /// Oopsies each student may use per term; 0 turns them off.
+    pub oopsies_per_term: u32,
 }
 
 impl Default for CourseConfig {
     fn default() -> Self {
         Self {
             lists: vec!["list".into()],
+            oopsies_per_term: denis::DEFAULT_OOPSIES_PER_TERM,
         }
     }
 }
@@ -488,6 +491,23 @@ mod tests {
         let err = Config::from_layers(None, &env(&[("COURSEMAIL_COURSE_LISTS", "the list")]))
             .unwrap_err();
         assert!(err.to_string().contains("the list"), "{err}");
+    }
+
+    #[test]
+    fn oopsies_default_to_one_per_term_and_can_be_changed() {
+        let c = Config::from_layers(None, &env(&[])).unwrap();
+        assert_eq!(c.course.oopsies_per_term, 1);
+        let vars = env(&[("COURSEMAIL_COURSE_OOPSIES_PER_TERM", "2")]);
+        assert_eq!(
+            Config::from_layers(None, &vars)
+                .unwrap()
+                .course
+                .oopsies_per_term,
+            2
+        );
+        let err =
+            Config::from_layers(Some("[course]\noopsies_per_term = -1\n"), &env(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("oopsies_per_term"), "{err:#}");
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! - [`context`]: what every command starts from (configuration and data root).
 //! - [`commands`]: one module per subcommand, each a thin layer over a library crate.
 //! - [`progress`]: progress bars for long-running commands.
+//! - [`schedule`]: deadlines in words: what is due or next, what a deadline run did.
 //! - [`table`]: plain-text tables for command output.
 //! - [`times`]: deadlines parsed from the command line, times shown in the local zone.
-//! - [`services`]: builds each service (smtp, pop, the grader) from the configuration.
+//! - [`services`]: builds each service (smtp, pop, the grader's intake and deadline scheduler)
+//!   from the configuration.
 //! - [`credentials`]: answers protocol logins from the accounts database.
 //! - [`recipients`]: answers smtp's "does this recipient exist?" from the configured lists,
 //!   accounts and assignments.
@@ -20,6 +22,7 @@ mod context;
 mod credentials;
 mod progress;
 mod recipients;
+mod schedule;
 mod services;
 mod table;
 mod times;

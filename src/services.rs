@@ -1,6 +1,7 @@
 //! Building each service from the configuration: what `up` starts together and what
 //! `coursemail smtp`, `coursemail pop`, `coursemail denis` (and the other single-service
-//! commands) start alone.
+//! commands) start alone. The grader is two services sharing one data root: the intake and
+//! the deadline scheduler.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use accounts::{Accounts, Authenticator, Throttle};
 use anyhow::{Context as _, Result};
-use denis::Intake;
+use denis::{DeadlineRunner, Intake, Scheduler};
 use journal::session_log::SessionLog;
 use journal::store::MailStore;
 use journal::{IdGenerator, create_private_dir};
@@ -20,6 +21,7 @@ use smtp::{SmtpContext, SmtpLimits, SmtpServer};
 use crate::context::Context;
 use crate::credentials::AccountsCredentials;
 use crate::recipients::CourseRecipients;
+use crate::{schedule, times};
 
 /// What every service of one process shares: the TLS acceptor and the login checker (one
 /// throttle per process, so failures on POP3 slow down guesses on SMTP too).
@@ -174,6 +176,31 @@ pub async fn denis(ctx: &Context) -> Result<Intake> {
     Intake::open(&ctx.root, config)
         .await
         .context("cannot start the grader")
+}
+
+/// Opens the grader's deadline runner (SPEC §9) on the data root: `course.db` read-write,
+/// `accounts.db` read-only, the journal it freezes and releases into. Blocking: call it before
+/// the runtime starts (which also lets the start-up message show local times).
+pub fn deadline_runner(ctx: &Context) -> Result<DeadlineRunner> {
+    DeadlineRunner::open(&ctx.root).context("cannot start the deadline scheduler")
+}
+
+/// The scheduler that runs each deadline as it falls, and at start those that fell while the
+/// grader was down. It takes in closed sessions before running deadlines, so a series sent
+/// just before one counts for it; it re-reads the assignments every `[denis] poll_secs`.
+pub fn scheduler(ctx: &Context, runner: DeadlineRunner, intake: Intake) -> Scheduler {
+    Scheduler::new(runner)
+        .with_intake(intake)
+        .with_poll_interval(Duration::from_secs(ctx.config.denis.poll_secs))
+}
+
+/// The start-up line of the deadline scheduler: what is due now, or when the next deadline
+/// falls.
+pub fn describe_deadlines(runner: &DeadlineRunner) -> Result<String> {
+    let db = runner.db();
+    let finished = schedule::finished(&db.deadline_runs(None)?);
+    let outlook = schedule::outlook(&db.list_assignments()?, &finished, times::now());
+    Ok(format!("deadlines    {outlook}"))
 }
 
 /// Parses a listen address from the configuration; empty means "disabled".

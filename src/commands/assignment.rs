@@ -1,6 +1,6 @@
-//! `coursemail assignment create|dummy|list|alter|remove` (SPEC §9, §12). Validation (name
-//! rules, clashes with users and lists, deadline order) is the grader's; this module parses
-//! times and prints.
+//! `coursemail assignment create|dummy|list|alter|remove|trigger` (SPEC §9, §12). Validation
+//! (name rules, clashes with users and lists, deadline order) is the grader's; this module
+//! parses times and prints. `trigger` runs a deadline, see [`super::deadlines`].
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use denis::db::assignments::Removal;
 use denis::{Assignment, AssignmentName, Deadlines, NewAssignment};
 
+use super::deadlines;
 use crate::cli::AssignmentCommand;
 use crate::context::Context;
 use crate::table::Table;
@@ -47,6 +48,9 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
                 final_: parse(final_)?,
             };
             alter(ctx, &AssignmentName::parse(&name)?, &changes)?;
+        }
+        AssignmentCommand::Trigger { name, deadline } => {
+            return deadlines::trigger(ctx, &AssignmentName::parse(&name)?, deadline.into());
         }
         AssignmentCommand::Remove { name } => {
             let name = AssignmentName::parse(&name)?;

@@ -1,17 +1,17 @@
-//! `coursemail inspect submissions|gradeables|missing|oopsies [--assignment A] [--user U]`
-//! (SPEC §12): what the grader recorded, as tables. Times are local RFC 3339.
+//! `coursemail inspect submissions|gradeables|missing|oopsies|runs|reviews [--assignment A]
+//! [--user U]` (SPEC §12): what the grader recorded, as tables. Times are local RFC 3339.
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use denis::model::overall_severity;
-use denis::{AssignmentName, CourseDb, Filter, Finding, Kind, Submission};
+use denis::{AssignmentName, Component, CourseDb, Filter, Finding, Kind, Submission};
 
 use super::username;
 use crate::cli::{InspectArgs, InspectWhat};
 use crate::context::Context;
+use crate::schedule;
 use crate::table::Table;
-use crate::times;
 
 /// Rendered output: the lines for stdout and how many records they show.
 struct Listing {
@@ -58,12 +58,68 @@ pub fn run(ctx: &Context, args: InspectArgs) -> Result<ExitCode> {
             }
             (listing(&table), "oopsie(s)")
         }
+        InspectWhat::Runs => {
+            if filter.user.is_some() {
+                bail!("deadline runs are per assignment: use --assignment, not --user");
+            }
+            (runs(&db, &filter)?, "deadline run(s)")
+        }
+        InspectWhat::Reviews => (reviews(&db, &filter)?, "peer review(s)"),
     };
     for line in &listing.lines {
         println!("{line}");
     }
     eprintln!("{} {what}", listing.count);
     Ok(ExitCode::SUCCESS)
+}
+
+/// When each deadline ran and what it did. The summary comes last: it has spaces.
+fn runs(db: &CourseDb, filter: &Filter) -> Result<Listing> {
+    let mut table = Table::new(&[
+        "ASSIGNMENT",
+        "DEADLINE",
+        "STARTED",
+        "FINISHED",
+        "ATTEMPTS",
+        "SUMMARY",
+    ]);
+    for run in db.deadline_runs(filter.assignment.as_ref())? {
+        table.row(vec![
+            run.assignment.to_string(),
+            run.deadline.to_string(),
+            local_time(run.started_at),
+            or_dash(run.finished_at.map(local_time)),
+            run.attempts.to_string(),
+            schedule::summary(&run),
+        ]);
+    }
+    Ok(listing(&table))
+}
+
+/// Who reviews whom, per assignment; `--user` matches either side.
+fn reviews(db: &CourseDb, filter: &Filter) -> Result<Listing> {
+    let assignments: Vec<AssignmentName> = match &filter.assignment {
+        Some(a) => vec![a.clone()],
+        None => db.list_assignments()?.into_iter().map(|a| a.name).collect(),
+    };
+    let mut table = Table::new(&["ASSIGNMENT", "REVIEWER", "REVIEWEE", "COMPONENT"]);
+    for assignment in &assignments {
+        for pair in db.peer_review_cycle(assignment)? {
+            let involved = filter
+                .user
+                .as_ref()
+                .is_none_or(|u| *u == pair.reviewer || *u == pair.reviewee);
+            if involved {
+                table.row(vec![
+                    pair.assignment.to_string(),
+                    pair.reviewer.to_string(),
+                    pair.reviewee.to_string(),
+                    Component::review(pair.slot).to_string(),
+                ]);
+            }
+        }
+    }
+    Ok(listing(&table))
 }
 
 fn listing(table: &Table) -> Listing {
@@ -153,7 +209,7 @@ fn finding_line(f: &Finding) -> String {
 }
 
 fn local_time(unix_secs: i64) -> String {
-    times::rfc3339(unix_secs, times::local_offset_at(unix_secs))
+    schedule::local(unix_secs)
 }
 
 fn or_dash(value: Option<String>) -> String {

@@ -2,9 +2,12 @@
 //! outcome; none holds logic of its own.
 
 mod assignment;
+mod deadlines;
 mod denis;
+mod grade;
 mod inspect;
 mod journal;
+mod oopsie;
 mod pop;
 mod serve;
 mod smtp;
@@ -15,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeadlinesCommand};
 use crate::context::Context;
 
 /// Runs the parsed command line.
@@ -30,6 +33,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Journal(cmd) => journal::run(&ctx, cmd),
         Command::Assignment(cmd) => assignment::run(&ctx, cmd),
         Command::Inspect(args) => inspect::run(&ctx, args),
+        Command::Deadlines(DeadlinesCommand::RunDue) => deadlines::run_due(&ctx),
+        Command::Grade(cmd) => grade::run(&ctx, cmd),
+        Command::Oopsie { user, assignment } => oopsie::run(&ctx, &user, &assignment),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `coursemail up`: every service in one process on the embedded default (SPEC §12).
 //!
 //! It prepares the data root, the self-signed certificate, the accounts database and the journal,
-//! starts the services, prints where everything is, and runs until Ctrl-C or SIGTERM.
+//! starts the services (smtp, pop, the grader's intake and deadline scheduler), prints where
+//! everything is and what deadline comes next, and runs until Ctrl-C or SIGTERM.
 
+use std::convert::Infallible;
 use std::process::ExitCode;
 
 use accounts::Accounts;
@@ -27,9 +29,12 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     with_port(&mut pop.tls_listen, args.pop3s_port);
     with_port(&mut pop.stls_listen, args.pop3_port);
     prepare(&ctx)?;
+    let runner = services::deadline_runner(&ctx)?;
+    let outlook = services::describe_deadlines(&runner)?;
     runtime()?.block_on(async move {
         let shared = Shared::load(&ctx, false)?;
         let intake = services::denis(&ctx).await?;
+        let scheduler = services::scheduler(&ctx, runner, intake.clone());
         let smtp = services::smtp(&ctx, &shared)?;
         let pop = services::pop(&ctx, &shared)?;
         let mut listening: Vec<String> = Vec::new();
@@ -44,13 +49,18 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
                 .map(|(a, s)| services::describe(a, s, "POP3")),
         );
         listening.push(services::describe_grader(&ctx));
+        listening.push(outlook);
         print_summary(&ctx, &listening);
         let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
+        let (intake_stop, deadlines_stop) = (shutdown.clone(), shutdown.clone());
         let services = vec![
             service("SMTP", smtp.run(shutdown.clone())),
             service("POP3", pop.run(shutdown.clone())),
-            service("grader", async move { intake.run(token).await }),
+            service("grader", async move { intake.run(intake_stop).await }),
+            service("deadline scheduler", async move {
+                scheduler.run(deadlines_stop).await;
+                Ok::<(), Infallible>(())
+            }),
         ];
         run_until_signal(services, shutdown).await
     })
