@@ -77,7 +77,7 @@ impl Assignments {
         }
         let db = match CourseDb::open_read_only(&self.path) {
             Ok(db) => db,
-            Err(CourseDbError::Missing { .. }) => return Ok(false),
+            Err(CourseDbError::Database(denis::DbError::Missing { .. })) => return Ok(false),
             Err(e) => return Err(e),
         };
         // Two first checks at once may both open it; the loser's handle is simply dropped.

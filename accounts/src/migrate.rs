@@ -1,14 +1,7 @@
-//! Numbered schema migrations (`accounts/migrations/NNNN_*.sql`), tracked in `PRAGMA
-//! user_version`.
-//!
-//! Migration `i` (from 1) moves the schema from version `i-1` to `i`. They are embedded in the
-//! binary, so a container image always carries the schema it expects.
+//! The accounts schema: numbered migrations (`accounts/migrations/NNNN_*.sql`), applied by the
+//! shared [`database`] crate and tracked in `PRAGMA user_version`.
 
-use std::path::Path;
-
-use rusqlite::{Connection, TransactionBehavior};
-
-use crate::error::AccountsError;
+use database::Schema;
 
 /// The migrations, in order. Append only: never edit or reorder one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -16,54 +9,26 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_web_sessions.sql"),
 ];
 
+/// The accounts database's schema.
+pub(crate) const SCHEMA: Schema = Schema {
+    name: "accounts",
+    migrations: MIGRATIONS,
+};
+
 /// The schema version this code reads and writes.
-pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// Reads the schema version of an open database.
-pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
-}
-
-/// Brings the database up to [`LATEST_VERSION`]; returns the version it started from.
-///
-/// Everything runs in one IMMEDIATE transaction: the write lock is taken before the version is
-/// read, so two processes starting at once cannot both apply the same migration, and a crash
-/// leaves the old schema intact (user_version is part of the transaction).
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, AccountsError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found = version(&tx)?;
-    check_not_newer(found, path)?;
-    let first = usize::try_from(found).unwrap_or(0);
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(first) {
-        tx.execute_batch(sql)?;
-        tracing::info!(
-            db = %path.display(),
-            version = index + 1,
-            "applied accounts migration"
-        );
-    }
-    if found != LATEST_VERSION {
-        tx.pragma_update(None, "user_version", LATEST_VERSION)?;
-    }
-    tx.commit()?;
-    Ok(found)
-}
-
-/// Refuses a database written by newer code: its schema may mean things this code gets wrong.
-pub(crate) fn check_not_newer(found: i64, path: &Path) -> Result<(), AccountsError> {
-    if found > LATEST_VERSION {
-        return Err(AccountsError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found,
-            supported: LATEST_VERSION,
-        });
-    }
-    Ok(())
-}
+pub const LATEST_VERSION: i64 = SCHEMA.latest();
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use database::DbError;
+    use database::migrate::version;
+    use rusqlite::Connection;
+    use std::path::Path;
+
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, DbError> {
+        SCHEMA.migrate(conn, path)
+    }
 
     fn tables(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
@@ -117,7 +82,7 @@ mod tests {
         conn.pragma_update(None, "user_version", LATEST_VERSION + 1)
             .unwrap();
         let err = migrate(&mut conn, Path::new("x.db")).unwrap_err();
-        assert!(matches!(err, AccountsError::SchemaTooNew { .. }));
+        assert!(matches!(err, DbError::SchemaTooNew { .. }));
         assert!(err.to_string().contains("upgrade coursemail"), "{err}");
         assert_eq!(version(&conn).unwrap(), LATEST_VERSION + 1);
         assert!(tables(&conn).is_empty());

@@ -121,7 +121,7 @@ impl Accounts {
             return Ok(None);
         };
         if expires_at <= unix_now() {
-            if !self.read_only {
+            if !self.is_read_only() {
                 self.delete_session_hash(&key)?;
             }
             return Ok(None);

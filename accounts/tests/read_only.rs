@@ -149,7 +149,13 @@ fn read_only_child(dir: &Path, token: &str) {
 
     let path = dir.join("accounts.db");
     let rw = Accounts::open(&path).unwrap_err();
-    assert!(matches!(rw, AccountsError::NotWritable { .. }), "{rw}");
+    assert!(
+        matches!(
+            rw,
+            AccountsError::Database(database::DbError::NotWritable { .. })
+        ),
+        "{rw}"
+    );
 
     let reader = Accounts::open_read_only(&path).unwrap();
     let alice = reader.get_user(&name("alice")).unwrap().unwrap();

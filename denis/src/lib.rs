@@ -59,6 +59,8 @@ pub mod intake;
 pub mod model;
 pub mod query;
 
+/// Errors opening `course.db`, wrapped in [`CourseDbError::Database`].
+pub use database::DbError;
 pub use db::CourseDb;
 pub use db::assignments::NewAssignment;
 pub use db::deadlines::{DeadlineRun, RunSummary};

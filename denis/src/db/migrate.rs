@@ -1,14 +1,7 @@
-//! Numbered schema migrations (`denis/migrations/NNNN_*.sql`), tracked in `PRAGMA
-//! user_version`, the same scheme as the accounts database.
-//!
-//! Migration `i` (from 1) moves the schema from version `i-1` to `i`. They are embedded in the
-//! binary, so a container image always carries the schema it expects.
+//! The course schema: numbered migrations (`denis/migrations/NNNN_*.sql`), applied by the
+//! shared [`database`] crate and tracked in `PRAGMA user_version`.
 
-use std::path::Path;
-
-use rusqlite::{Connection, TransactionBehavior};
-
-use crate::error::CourseDbError;
+use database::Schema;
 
 /// The migrations, in order. Append only: never edit or reorder one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -16,50 +9,24 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_deadlines_grades.sql"),
 ];
 
+/// The course database's schema.
+pub(crate) const SCHEMA: Schema = Schema {
+    name: "course",
+    migrations: MIGRATIONS,
+};
+
 /// The schema version this code reads and writes.
-pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// Reads the schema version of an open database.
-pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
-}
-
-/// Brings the database up to [`LATEST_VERSION`]; returns the version it started from.
-///
-/// One IMMEDIATE transaction: the write lock is taken before the version is read, so two
-/// processes starting at once (denis and web) cannot both apply a migration, and a crash leaves
-/// the old schema intact (user_version is part of the transaction).
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, CourseDbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found = version(&tx)?;
-    check_not_newer(found, path)?;
-    let first = usize::try_from(found).unwrap_or(0);
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(first) {
-        tx.execute_batch(sql)?;
-        tracing::info!(db = %path.display(), version = index + 1, "applied course migration");
-    }
-    if found != LATEST_VERSION {
-        tx.pragma_update(None, "user_version", LATEST_VERSION)?;
-    }
-    tx.commit()?;
-    Ok(found)
-}
-
-/// Refuses a database written by newer code: its schema may mean things this code gets wrong.
-pub(crate) fn check_not_newer(found: i64, path: &Path) -> Result<(), CourseDbError> {
-    if found > LATEST_VERSION {
-        return Err(CourseDbError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found,
-            supported: LATEST_VERSION,
-        });
-    }
-    Ok(())
-}
+pub const LATEST_VERSION: i64 = SCHEMA.latest();
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
+    use std::path::Path;
+
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, database::DbError> {
+        SCHEMA.migrate(conn, path)
+    }
 
     #[test]
     fn fresh_database_gets_every_table_and_a_second_run_changes_nothing() {
