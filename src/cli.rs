@@ -30,6 +30,8 @@ pub enum Command {
     Pop,
     /// Run the grader alone (as its container does): checks every closed SMTP session.
     Denis,
+    /// Run the web dashboard alone (as its container does).
+    Web,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -62,7 +64,7 @@ impl Command {
     pub fn is_service(&self) -> bool {
         matches!(
             self,
-            Command::Up(_) | Command::Smtp | Command::Pop | Command::Denis
+            Command::Up(_) | Command::Smtp | Command::Pop | Command::Denis | Command::Web
         )
     }
 }
@@ -85,6 +87,9 @@ pub struct UpArgs {
     /// Port of the POP3 listener offering STLS (default 1110).
     #[arg(long, value_name = "PORT")]
     pub pop3_port: Option<u16>,
+    /// Port of the web dashboard (default 8080).
+    #[arg(long, value_name = "PORT")]
+    pub web_port: Option<u16>,
 }
 
 /// `coursemail user ...`

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of every environment override.
 const ENV_PREFIX: &str = "COURSEMAIL_";
-/// Environment variables that are not options (handled by clap or the logger).
-const ENV_NOT_OPTIONS: &[&str] = &["COURSEMAIL_CONFIG", "COURSEMAIL_LOG"];
+/// Environment variables that are not options: handled by clap or the logger, or naming the
+/// binary for backup.sh and restore.sh.
+const ENV_NOT_OPTIONS: &[&str] = &["COURSEMAIL_CONFIG", "COURSEMAIL_LOG", "COURSEMAIL_BIN"];
 
 /// The whole configuration of one coursemail installation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ pub struct Config {
     pub pop: PopConfig,
     /// The grader.
     pub denis: DenisConfig,
+    /// The web dashboard.
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             pop: PopConfig::default(),
             denis: DenisConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -87,6 +91,28 @@ impl CourseConfig {
             names.push(name);
         }
         Ok(names)
+    }
+}
+
+/// The web dashboard (SPEC §11).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// HTTP listener as address:port; empty disables the dashboard in `up`.
+    pub listen: String,
+    /// Mark cookies `Secure`: set when browsers reach the site over HTTPS (a TLS proxy).
+    pub secure_cookies: bool,
+    /// How long a login lasts, in hours.
+    pub session_hours: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            secure_cookies: false,
+            session_hours: 12,
+        }
     }
 }
 

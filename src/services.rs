@@ -1,5 +1,5 @@
 //! Building each service from the configuration: what `up` starts together and what
-//! `coursemail smtp`, `coursemail pop`, `coursemail denis` (and the other single-service
+//! `coursemail smtp`, `coursemail pop`, `coursemail web`, `coursemail denis` (and the other single-service
 //! commands) start alone. The grader is two services sharing one data root: the intake and
 //! the deadline scheduler.
 
@@ -17,6 +17,7 @@ use net::{Limits, ListenerSpec, Security, TlsAcceptor};
 use pop::deletions::DeletionStore;
 use pop::{PopContext, PopServer};
 use smtp::{SmtpContext, SmtpLimits, SmtpServer};
+use web::{AppState, Site, WebServer};
 
 use crate::context::Context;
 use crate::credentials::AccountsCredentials;
@@ -201,6 +202,49 @@ pub fn describe_deadlines(runner: &DeadlineRunner) -> Result<String> {
     let finished = schedule::finished(&db.deadline_runs(None)?);
     let outlook = schedule::outlook(&db.list_assignments()?, &finished, times::now());
     Ok(format!("deadlines    {outlook}"))
+}
+
+/// Binds the web dashboard (SPEC §11) on `[web] listen`; `None` when that is empty. It opens
+/// `course.db` read-write (grades, oopsies, instructor requests) but never the journal: denis
+/// carries out what touches it (SPEC §3).
+pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
+    let Some(addr) = listen_addr(&ctx.config.web.listen, "web")? else {
+        return Ok(None);
+    };
+    let path = ctx.root.course_db();
+    let course = denis::CourseDb::open(&path)
+        .with_context(|| format!("cannot open the course database {}", path.display()))?;
+    let c = &ctx.config;
+    let port = |listen: &str| {
+        listen
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+    };
+    let site = Site {
+        hostname: c.hostname.clone(),
+        smtps_port: port(&c.smtp.tls_listen),
+        submission_port: port(&c.smtp.starttls_listen),
+        pop3s_port: port(&c.pop.tls_listen),
+        pop3_port: port(&c.pop.stls_listen),
+        secure_cookies: c.web.secure_cookies,
+        session_ttl: Duration::from_secs(c.web.session_hours.saturating_mul(3600)),
+        oopsies_per_term: c.course.oopsies_per_term,
+        lists: c.course.addresses()?,
+    };
+    let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
+    let server = WebServer::bind(addr, state)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the web dashboard ([web] listen)"))?;
+    Ok(Some(server))
+}
+
+/// A human description of the web listener for start-up messages.
+pub fn describe_web(server: &WebServer) -> String {
+    match server.local_addr() {
+        Ok(addr) => format!("web          http://{addr}/"),
+        Err(_) => "web          (address unknown)".to_string(),
+    }
 }
 
 /// Parses a listen address from the configuration; empty means "disabled".

@@ -23,6 +23,7 @@
 //! - [`db::reviews`]: the peer-review cycle, stored once per assignment.
 //! - [`db::grades`]: instructor grades and automatic zeros (`grades`).
 //! - [`db::oopsies`]: using an oopsie (N per term, before the initial deadline).
+//! - [`db::requests`]: instructor requests from the web (lift, trigger) that denis carries out.
 //! - [`query`]: what `coursemail inspect` shows: submissions, gradeables, missing, oopsies.
 //! - [`intake`]: the [`Intake`] service: catch-up scan, inotify, bounded parallel processing.
 //! - `intake/queue`: which session runs next: id order, one per sender at a time (pure).
@@ -67,6 +68,7 @@ pub use db::deadlines::{DeadlineRun, RunSummary};
 pub use db::grades::{Grade, GradeEntry};
 pub use db::intake::{Gradeable, Submission};
 pub use db::oopsies::DEFAULT_OOPSIES_PER_TERM;
+pub use db::requests::{Request, RequestAction};
 pub use db::reviews::PeerReview;
 pub use deadlines::{DeadlineError, DeadlineRunner, DueReport, RunOutcome, Scheduler};
 pub use error::{CourseDbError, GitError, IntakeError};

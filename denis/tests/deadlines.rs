@@ -14,7 +14,8 @@ use common::*;
 use denis::grades::{gradebook, write_csv};
 use denis::{
     Assignment, Component, Deadline, DeadlineRun, DeadlineRunner, Filter, Grade, GradeEntry,
-    Intake, NewAssignment, OopsieError, PeerReview, ReviewSlot, RunOutcome, Scheduler, Score,
+    Intake, NewAssignment, OopsieError, PeerReview, RequestAction, ReviewSlot, RunOutcome,
+    Scheduler, Score,
 };
 use journal::{JournalWriter, MessageId, Snapshot, SubmissionId, Username};
 use tokio_util::sync::CancellationToken;
@@ -741,4 +742,34 @@ async fn a_scheduler_stopped_across_deadlines_runs_them_once_when_started_again(
         caught_up,
         "started again, it runs nothing twice"
     );
+}
+
+#[test]
+fn web_requests_are_carried_out_once_with_their_outcome() {
+    let course = Course::new();
+    let runner = DeadlineRunner::open(&course.root).unwrap();
+    let hw2 = assignment("hw2");
+    course
+        .db
+        .create_assignment(&NewAssignment::dummy(hw2.clone()), &course.accounts, &[])
+        .unwrap();
+    let prof = user("prof");
+    // Out of order on purpose: the final before its earlier deadlines fails with a reason.
+    let early = RequestAction::Trigger(hw2.clone(), Deadline::Final);
+    course.db.add_request(&early, &prof, 1).unwrap();
+    let trigger = RequestAction::Trigger(hw2.clone(), Deadline::Initial);
+    course.db.add_request(&trigger, &prof, 2).unwrap();
+    assert_eq!(runner.carry_out_requests(10).unwrap(), 2);
+    let done = course.db.recent_requests(10).unwrap();
+    assert_eq!(done[0].outcome.as_deref(), Some("done"));
+    assert_ne!(done[1].outcome.as_deref(), Some("done"));
+    // Nobody submitted to hw2: every student is frozen by its initial deadline.
+    assert_eq!(runner.restricted().unwrap().len(), 3);
+    course
+        .db
+        .add_request(&RequestAction::Lift(user("bob")), &prof, 11)
+        .unwrap();
+    assert_eq!(runner.carry_out_requests(12).unwrap(), 1);
+    assert_eq!(runner.restricted().unwrap(), [user("alice"), user("carol")]);
+    assert_eq!(runner.carry_out_requests(13).unwrap(), 0);
 }

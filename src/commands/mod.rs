@@ -13,6 +13,7 @@ mod serve;
 mod smtp;
 mod up;
 mod user;
+mod web;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Smtp => smtp::run(ctx),
         Command::Pop => pop::run(ctx),
         Command::Denis => denis::run(ctx),
+        Command::Web => web::run(ctx),
         Command::User(cmd) => user::run(&ctx, cmd),
         Command::Journal(cmd) => journal::run(&ctx, cmd),
         Command::Assignment(cmd) => assignment::run(&ctx, cmd),

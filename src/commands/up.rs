@@ -1,7 +1,7 @@
 //! `coursemail up`: every service in one process on the embedded default (SPEC §12).
 //!
 //! It prepares the data root, the self-signed certificate, the accounts database and the journal,
-//! starts the services (smtp, pop, the grader's intake and deadline scheduler), prints where
+//! starts the services (smtp, pop, the web dashboard, the grader's intake and deadline scheduler), prints where
 //! everything is and what deadline comes next, and runs until Ctrl-C or SIGTERM.
 
 use std::convert::Infallible;
@@ -28,6 +28,7 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     let pop = &mut ctx.config.pop;
     with_port(&mut pop.tls_listen, args.pop3s_port);
     with_port(&mut pop.stls_listen, args.pop3_port);
+    with_port(&mut ctx.config.web.listen, args.web_port);
     prepare(&ctx)?;
     let runner = services::deadline_runner(&ctx)?;
     let outlook = services::describe_deadlines(&runner)?;
@@ -37,6 +38,7 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
         let scheduler = services::scheduler(&ctx, runner, intake.clone());
         let smtp = services::smtp(&ctx, &shared)?;
         let pop = services::pop(&ctx, &shared)?;
+        let web = services::web(&ctx, &shared).await?;
         let mut listening: Vec<String> = Vec::new();
         listening.extend(
             smtp.local_addrs()
@@ -48,12 +50,13 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
                 .into_iter()
                 .map(|(a, s)| services::describe(a, s, "POP3")),
         );
+        listening.extend(web.iter().map(services::describe_web));
         listening.push(services::describe_grader(&ctx));
         listening.push(outlook);
         print_summary(&ctx, &listening);
         let shutdown = CancellationToken::new();
         let (intake_stop, deadlines_stop) = (shutdown.clone(), shutdown.clone());
-        let services = vec![
+        let mut services = vec![
             service("SMTP", smtp.run(shutdown.clone())),
             service("POP3", pop.run(shutdown.clone())),
             service("grader", async move { intake.run(intake_stop).await }),
@@ -62,6 +65,9 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
                 Ok::<(), Infallible>(())
             }),
         ];
+        if let Some(web) = web {
+            services.push(service("web", web.run(shutdown.clone())));
+        }
         run_until_signal(services, shutdown).await
     })
 }

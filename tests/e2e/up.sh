@@ -4,10 +4,10 @@
 # stops cleanly on SIGTERM.
 source "$(dirname "$0")/lib/common.bash"
 
-"$BIN" --data "$DATA" up --hostname course.test --pop3s-port 0 --pop3-port 0 >"$WORK/up.log" 2>&1 &
+"$BIN" --data "$DATA" up --hostname course.test --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 --web-port 0 >"$WORK/up.log" 2>&1 &
 PIDS+=($!)
 up_pid=$!
-wait_for_line "$WORK/up.log" "coursemail is up"
+wait_for_line "$WORK/up.log" "Stop with Ctrl-C"
 log=$(cat "$WORK/up.log")
 expect_contains "$log" "course.test" "hostname printed"
 expect_contains "$log" "$DATA" "data root printed"
@@ -35,7 +35,7 @@ expect_contains "$(cat "$WORK/up.log")" "stopping" "clean stop"
 
 # A second start keeps the existing certificate.
 sum=$(sha256sum "$DATA/tls/cert.pem")
-"$BIN" --data "$DATA" up --pop3s-port 0 --pop3-port 0 >"$WORK/up2.log" 2>&1 &
+"$BIN" --data "$DATA" up --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 --web-port 0 >"$WORK/up2.log" 2>&1 &
 PIDS+=($!)
 wait_for_line "$WORK/up2.log" "coursemail is up"
 expect_eq "$(sha256sum "$DATA/tls/cert.pem")" "$sum" "certificate kept across starts"

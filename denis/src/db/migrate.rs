@@ -7,6 +7,7 @@ use database::Schema;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_course.sql"),
     include_str!("../../migrations/0002_deadlines_grades.sql"),
+    include_str!("../../migrations/0003_requests.sql"),
 ];
 
 /// The course database's schema.
@@ -51,6 +52,7 @@ mod tests {
                 "grades",
                 "oopsies",
                 "peer_reviews",
+                "requests",
                 "submissions"
             ]
         );

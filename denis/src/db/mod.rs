@@ -7,7 +7,7 @@
 //! The operations live beside it, one file per area: [`assignments`], [`intake`] (what the
 //! intake reads and records), [`crate::query`] (what `coursemail inspect` shows), and for the
 //! deadlines [`deadlines`] (run claims and records), [`reviews`] (the peer-review cycle),
-//! [`grades`] and [`oopsies`].
+//! [`grades`] and [`oopsies`]; [`requests`] holds what the web asks denis to do.
 
 pub mod assignments;
 pub mod deadlines;
@@ -15,6 +15,7 @@ pub mod grades;
 pub mod intake;
 mod migrate;
 pub mod oopsies;
+pub mod requests;
 pub mod reviews;
 
 use std::path::Path;

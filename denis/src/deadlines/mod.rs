@@ -32,6 +32,7 @@ use journal::{DataRoot, JournalWriter, MailStore, Restriction, Username};
 
 use crate::db::CourseDb;
 use crate::db::deadlines::{Claim, DeadlineRun, RunSummary};
+use crate::db::requests::RequestAction;
 use crate::model::{Assignment, AssignmentName, Deadline};
 pub use due::Due;
 pub use error::DeadlineError;
@@ -189,6 +190,31 @@ impl DeadlineRunner {
         self.journal.restrict(user, Restriction::Allow)?;
         tracing::info!(%user, "restriction lifted");
         Ok(())
+    }
+
+    /// Carries out the instructors' pending requests from the web (SPEC §3), oldest first, and
+    /// records each outcome; returns how many were handled. A request that fails (say, a
+    /// trigger whose earlier deadline has not run) is finished with the error as its outcome,
+    /// so it is not retried forever; the instructor sees why and may ask again.
+    pub fn carry_out_requests(&self, now: i64) -> Result<usize, DeadlineError> {
+        let pending = self.db.pending_requests()?;
+        for request in &pending {
+            let result = match &request.action {
+                RequestAction::Lift(user) => self.lift_restriction(user),
+                RequestAction::Trigger(assignment, deadline) => {
+                    self.trigger(assignment, *deadline, now).map(|_| ())
+                }
+            };
+            let outcome = match result {
+                Ok(()) => "done".to_string(),
+                Err(e) => {
+                    tracing::warn!(id = request.id, error = %e, "instructor request failed");
+                    e.to_string()
+                }
+            };
+            self.db.finish_request(request.id, &outcome, now)?;
+        }
+        Ok(pending.len())
     }
 
     /// The users whose journal view is currently frozen, by name.

@@ -109,8 +109,16 @@ impl Scheduler {
         tracing::info!("deadline scheduler stopped");
     }
 
-    /// Runs what is due at `now`; returns when the next deadline falls.
+    /// Carries out pending instructor requests, then runs what is due at `now`; returns when
+    /// the next deadline falls.
     async fn pass(&self, now: i64) -> Result<Option<i64>, DeadlineError> {
+        // Instructor requests from the web first: a lifted restriction should not wait for
+        // the next deadline.
+        let runner = Arc::clone(&self.runner);
+        let handled = blocking(move || runner.carry_out_requests(now)).await?;
+        if handled > 0 {
+            tracing::info!(handled, "instructor requests carried out");
+        }
         let runner = Arc::clone(&self.runner);
         let due = blocking(move || runner.due(now)).await?;
         if !due.is_empty() {

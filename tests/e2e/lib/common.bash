@@ -71,11 +71,13 @@ PY
 # until it is ready, and sets SMTPS_PORT, SUBMISSION_PORT, POP3S_PORT and POP3_PORT from what it
 # printed.
 start_up() {
-  "$BIN" --data "$DATA" up --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 "$@" \
+  "$BIN" --data "$DATA" up --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 \
+    --web-port 0 "$@" \
     >"$WORK/up.log" 2>&1 &
   PIDS+=($!)
   UP_PID=$!
-  wait_for_line "$WORK/up.log" "coursemail is up"
+  # The summary's last line: every listener line is written by then.
+  wait_for_line "$WORK/up.log" "Stop with Ctrl-C"
   POP3S_PORT=$(sed -n 's/.*POP3 (TLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
   POP3_PORT=$(sed -n 's/.*POP3 (STARTTLS) .*:\([0-9]*\)$/\1/p' "$WORK/up.log")
   [ -n "$POP3S_PORT" ] && [ -n "$POP3_PORT" ] || fail "no POP3 ports in: $(cat "$WORK/up.log")"

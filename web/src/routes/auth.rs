@@ -1,0 +1,359 @@
+//! Logging in and out, registering with a student id, changing the password (SPEC §11).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use accounts::{AuthOutcome, Role};
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::csrf::{self, ANON_COOKIE};
+use crate::error::WebError;
+use crate::redirect::{DEFAULT_NEXT, safe_next};
+use crate::session::{CurrentUser, SESSION_COOKIE, cookie, set_cookie};
+use crate::state::AppState;
+use crate::view::Nav;
+
+/// One message for unknown users and wrong passwords, so the form does not reveal who exists.
+const REJECTED: &str = "Wrong username or password.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Nav,
+    csrf: String,
+    next: String,
+    username: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    nav: Nav,
+    csrf: String,
+    error: Option<String>,
+    username: String,
+    password: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    nav: Nav,
+    error: Option<String>,
+    changed: bool,
+}
+
+/// Query of `GET /login`.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Form of `POST /login`.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Form of `POST /register`.
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    student_id: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Form of `POST /password`.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A form with only its CSRF token (logout, simple buttons).
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// The client's address, for throttling. Requests without a socket (tests) count as one
+/// anonymous client.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+        ))
+    }
+}
+
+/// The pre-login CSRF token: the visitor's existing cookie, or a fresh one to set.
+fn anon_token(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, ANON_COOKIE) {
+        Some(token) if token.len() == 32 => (token.to_string(), false),
+        _ => (csrf::fresh_token(), true),
+    }
+}
+
+/// Renders `page` with status `status`, setting the pre-login CSRF cookie when it is new.
+fn with_anon_cookie(
+    state: &AppState,
+    status: StatusCode,
+    page: impl Template,
+    token: &str,
+    fresh: bool,
+) -> Result<Response, WebError> {
+    let mut response = (status, Html(page.render()?)).into_response();
+    if fresh {
+        let value = set_cookie(&state.0.site, ANON_COOKIE, token, None);
+        if let Ok(value) = value.parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `GET /login`.
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    let (token, fresh) = anon_token(&headers);
+    let next = query
+        .next
+        .as_deref()
+        .and_then(safe_next)
+        .unwrap_or(DEFAULT_NEXT);
+    let page = LoginPage {
+        nav: Nav::anonymous(),
+        csrf: token.clone(),
+        next: next.to_string(),
+        username: String::new(),
+        error: None,
+    };
+    with_anon_cookie(&state, StatusCode::OK, page, &token, fresh)
+}
+
+/// `POST /login`: throttled password check, then a new session and a redirect to `next`.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let (token, fresh) = anon_token(&headers);
+    if fresh || !csrf::matches(&token, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    let outcome = state
+        .0
+        .auth
+        .authenticate(client, form.username.trim(), &form.password)
+        .await?;
+    let (status, error) = match outcome {
+        AuthOutcome::Accepted(user) => {
+            let ttl = state.0.site.session_ttl;
+            let name = user.username.clone();
+            let session = state
+                .blocking(move |s| Ok(s.accounts.create_session(&name, ttl)?))
+                .await?;
+            tracing::info!(user = %user.username, "web login");
+            let next = match safe_next(&form.next) {
+                Some(next) => next,
+                None if user.role == Role::Instructor => "/instructor/",
+                None => DEFAULT_NEXT,
+            };
+            let cookie = set_cookie(
+                &state.0.site,
+                SESSION_COOKIE,
+                session.as_str(),
+                Some(ttl.as_secs()),
+            );
+            return Ok(([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response());
+        }
+        AuthOutcome::Rejected => (StatusCode::UNAUTHORIZED, REJECTED),
+        AuthOutcome::Throttled => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts. Wait a few minutes before trying again.",
+        ),
+    };
+    let page = LoginPage {
+        nav: Nav::anonymous(),
+        csrf: token.clone(),
+        next: safe_next(&form.next).unwrap_or(DEFAULT_NEXT).to_string(),
+        username: form.username,
+        error: Some(error),
+    };
+    with_anon_cookie(&state, status, page, &token, false)
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let token = user.token.clone();
+    state
+        .blocking(move |s| Ok(s.accounts.delete_session(&token)?))
+        .await?;
+    let cookie = set_cookie(&state.0.site, SESSION_COOKIE, "", Some(0));
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+/// `GET /register`.
+pub async fn register_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let (token, fresh) = anon_token(&headers);
+    let page = RegisterPage {
+        nav: Nav::anonymous(),
+        csrf: token.clone(),
+        error: None,
+        username: String::new(),
+        password: None,
+    };
+    with_anon_cookie(&state, StatusCode::OK, page, &token, fresh)
+}
+
+/// `POST /register`: a student awaiting registration gets a one-time generated password,
+/// shown once (only its hash is stored).
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Result<Response, WebError> {
+    let (token, fresh) = anon_token(&headers);
+    if fresh || !csrf::matches(&token, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    let student_id = form.student_id;
+    let registered = state
+        .blocking(move |s| {
+            let Ok(id) = accounts::user::normalize_student_id(&student_id) else {
+                return Ok(None);
+            };
+            let Some(user) = s.accounts.find_by_student_id(&id)? else {
+                return Ok(None);
+            };
+            if user.has_password || user.role != Role::Student {
+                return Ok(None);
+            }
+            let password = accounts::generate_password();
+            s.accounts.set_password(&user.username, &password)?;
+            tracing::info!(user = %user.username, "registered on the web");
+            Ok(Some((user.username.to_string(), password)))
+        })
+        .await?;
+    let (status, page) = match registered {
+        Some((username, password)) => (
+            StatusCode::OK,
+            RegisterPage {
+                nav: Nav::anonymous(),
+                csrf: token.clone(),
+                error: None,
+                username,
+                password: Some(password),
+            },
+        ),
+        None => (
+            StatusCode::BAD_REQUEST,
+            RegisterPage {
+                nav: Nav::anonymous(),
+                csrf: token.clone(),
+                error: Some(
+                    "No account awaiting registration has this student id. Check it, or ask \
+                     your instructor (who can also reset a password you lost)."
+                        .into(),
+                ),
+                username: String::new(),
+                password: None,
+            },
+        ),
+    };
+    with_anon_cookie(&state, status, page, &token, false)
+}
+
+/// `GET /password`.
+pub async fn password_form(user: CurrentUser) -> Result<Html<String>, WebError> {
+    let page = PasswordPage {
+        nav: Nav::of(&user),
+        error: None,
+        changed: false,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `POST /password`: the current password is checked through the throttled authenticator.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    user: CurrentUser,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let name = user.username().clone();
+    let outcome = state
+        .0
+        .auth
+        .authenticate(client, name.as_str(), &form.current)
+        .await?;
+    let error = match outcome {
+        AuthOutcome::Accepted(_) if form.new != form.confirm => {
+            Some("The two new passwords differ.".to_string())
+        }
+        AuthOutcome::Accepted(_) => {
+            let new = form.new;
+            state
+                .blocking(
+                    move |s| match accounts::password::check_new_password(&new) {
+                        Err(e) => Ok(Some(e.to_string())),
+                        Ok(()) => {
+                            s.accounts.set_password(&name, &new)?;
+                            Ok(None)
+                        }
+                    },
+                )
+                .await?
+        }
+        AuthOutcome::Rejected => Some("The current password is wrong.".to_string()),
+        AuthOutcome::Throttled => Some("Too many failed attempts. Wait a few minutes.".into()),
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = PasswordPage {
+        nav: Nav::of(&user),
+        changed: error.is_none(),
+        error,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}

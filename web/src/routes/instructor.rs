@@ -1,0 +1,898 @@
+//! The instructor's pages under `/instructor/` (SPEC §11): roster, assignments, submissions
+//! with raw messages, missing students, grades with the distribution chart, CSV export.
+//!
+//! Every handler takes the [`Instructor`] extractor, so students get 403 before any work is
+//! done. State changes are POSTs with the session's CSRF token and redirect back (so a reload
+//! does not repeat them).
+
+use std::collections::BTreeMap;
+
+use accounts::{NewUser, Role, Username};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use denis::{
+    AssignmentName, Component, Deadline, Deadlines, Filter, GradeEntry, NewAssignment, Request,
+    RequestAction, Score,
+};
+use journal::SubmissionId;
+use serde::Deserialize;
+
+use crate::chart;
+use crate::error::WebError;
+use crate::routes::auth::CsrfForm;
+use crate::routes::student::SubmissionView;
+use crate::session::Instructor;
+use crate::state::{AppState, Inner};
+use crate::view::{self, Nav};
+
+/// The routes below `/instructor/` (full paths, merged into the main router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/instructor", get(index))
+        .route("/instructor/", get(index))
+        .route("/instructor/roster", get(roster).post(add_user))
+        .route("/instructor/roster/import", post(import_roster))
+        .route("/instructor/roster/{user}/reset", post(reset_password))
+        .route("/instructor/roster/{user}/remove", post(withdraw))
+        .route(
+            "/instructor/assignments",
+            get(assignments).post(create_assignment),
+        )
+        .route(
+            "/instructor/assignments/{name}/alter",
+            post(alter_assignment),
+        )
+        .route(
+            "/instructor/assignments/{name}/trigger",
+            post(trigger_deadline),
+        )
+        .route(
+            "/instructor/restrictions/{user}/lift",
+            post(lift_restriction),
+        )
+        .route("/instructor/submissions", get(submissions))
+        .route("/instructor/submissions/{id}", get(raw_submission))
+        .route("/instructor/grades", get(grades).post(set_grade))
+        .route("/instructor/gradebook.csv", get(gradebook_csv))
+}
+
+/// One roster line of a CSV import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterLine {
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub full_name: String,
+    /// Student id.
+    pub student_id: String,
+}
+
+/// Parses `username,full name,student id` lines (an optional header line starting with
+/// `username` is skipped; fields may be double-quoted) (pure).
+pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterLine>, String> {
+    let mut lines = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (number == 0 && line.to_ascii_lowercase().starts_with("username")) {
+            continue;
+        }
+        let fields: Vec<String> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"').trim().to_string())
+            .collect();
+        let [username, full_name, student_id] = fields.as_slice() else {
+            return Err(format!(
+                "line {}: expected 3 fields (username,full name,student id), found {}",
+                number + 1,
+                fields.len()
+            ));
+        };
+        lines.push(RosterLine {
+            username: username.clone(),
+            full_name: full_name.clone(),
+            student_id: student_id.clone(),
+        });
+    }
+    Ok(lines)
+}
+
+/// A user as a roster row.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    username: String,
+    full_name: String,
+    student_id: String,
+    role: String,
+    registered: bool,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/index.html")]
+struct IndexPage {
+    nav: Nav,
+    missing: Vec<(String, String)>,
+    restricted: Result<Vec<String>, String>,
+    requests: Vec<RequestView>,
+    runs: Vec<RunView>,
+}
+
+/// An instructor request as a row.
+#[derive(Debug, Clone)]
+struct RequestView {
+    what: String,
+    by: String,
+    at: String,
+    outcome: String,
+}
+
+impl RequestView {
+    fn of(r: &Request) -> RequestView {
+        RequestView {
+            what: match &r.action {
+                RequestAction::Lift(user) => format!("lift the restriction of {user}"),
+                RequestAction::Trigger(a, d) => format!("run the {d} deadline of {a}"),
+            },
+            by: r.requested_by.to_string(),
+            at: view::seconds(Some(r.requested_at)),
+            outcome: match (&r.outcome, r.done_at) {
+                (Some(outcome), Some(at)) => format!("{outcome} ({})", view::seconds(Some(at))),
+                _ => "pending: the grader carries it out within seconds".to_string(),
+            },
+        }
+    }
+}
+
+/// The users whose journal view is frozen, or why that cannot be read (the journal is not
+/// mounted in this container, say).
+fn restricted(s: &Inner) -> Result<Vec<String>, String> {
+    journal::JournalWriter::open(&s.journal)
+        .and_then(|j| j.caps())
+        .map(|caps| caps.into_iter().map(|(u, _)| u.to_string()).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// A deadline run as a row.
+#[derive(Debug, Clone)]
+struct RunView {
+    assignment: String,
+    deadline: String,
+    started: String,
+    finished: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/roster.html")]
+struct RosterPage {
+    nav: Nav,
+    users: Vec<UserView>,
+}
+
+/// An assignment as a row.
+#[derive(Debug, Clone)]
+struct AssignmentRow {
+    name: String,
+    initial: String,
+    peer_review: String,
+    final_: String,
+    dummy: bool,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/assignments.html")]
+struct AssignmentsPage {
+    nav: Nav,
+    assignments: Vec<AssignmentRow>,
+}
+
+/// A gradeable as an instructor row.
+#[derive(Debug, Clone)]
+struct GradeableRowView {
+    id: String,
+    user: String,
+    assignment: String,
+    component: String,
+    at: String,
+    severity: String,
+    findings: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/submissions.html")]
+struct SubmissionsPage {
+    nav: Nav,
+    submissions: Vec<(String, SubmissionView)>,
+    gradeables: Vec<GradeableRowView>,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/raw.html")]
+struct RawPage {
+    nav: Nav,
+    id: String,
+    user: String,
+    messages: Vec<(String, String)>,
+}
+
+/// A gradebook row for the grades page.
+#[derive(Debug, Clone)]
+struct GradeRow {
+    user: String,
+    assignment: String,
+    initial: String,
+    review1: String,
+    review2: String,
+    final_: String,
+    total: String,
+}
+
+#[derive(Template)]
+#[template(path = "instructor/grades.html")]
+struct GradesPage {
+    nav: Nav,
+    rows: Vec<GradeRow>,
+    charts: Vec<(String, String)>,
+    assignments: Vec<String>,
+    students: Vec<String>,
+}
+
+/// `GET /instructor/`: who is missing, and what the deadlines did.
+async fn index(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+) -> Result<Html<String>, WebError> {
+    let (missing, restricted, requests, runs) = state
+        .blocking(|s| {
+            let missing = s
+                .course
+                .missing(&Filter::default(), &s.accounts)?
+                .into_iter()
+                .map(|m| (m.assignment.to_string(), m.username.to_string()))
+                .collect();
+            let runs = s
+                .course
+                .deadline_runs(None)?
+                .into_iter()
+                .rev()
+                .map(|r| RunView {
+                    assignment: r.assignment.to_string(),
+                    deadline: r.deadline.to_string(),
+                    started: view::seconds(Some(r.started_at)),
+                    finished: view::seconds(r.finished_at),
+                    summary: r.summary.map_or("unfinished".to_string(), |s| {
+                        format!(
+                            "{} delinquent, {} released, {} re-allowed, {} auto-zeroed",
+                            s.delinquent, s.released, s.allowed, s.auto_zeroed
+                        )
+                    }),
+                })
+                .collect();
+            let requests = s
+                .course
+                .recent_requests(20)?
+                .iter()
+                .map(RequestView::of)
+                .collect();
+            Ok((missing, restricted(s), requests, runs))
+        })
+        .await?;
+    let page = IndexPage {
+        nav: Nav::of(&me),
+        missing,
+        restricted,
+        requests,
+        runs,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `GET /instructor/roster`.
+async fn roster(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+) -> Result<Html<String>, WebError> {
+    let users = state
+        .blocking(|s| Ok(s.accounts.list_users()?))
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            username: u.username.to_string(),
+            full_name: u.full_name,
+            student_id: u.student_id.unwrap_or_default(),
+            role: u.role.to_string(),
+            registered: u.has_password,
+        })
+        .collect();
+    let page = RosterPage {
+        nav: Nav::of(&me),
+        users,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// Form of `POST /instructor/roster`.
+#[derive(Deserialize)]
+struct AddUserForm {
+    csrf: String,
+    username: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    student_id: String,
+    #[serde(default)]
+    instructor: Option<String>,
+}
+
+/// Adds one user (without a password: they register with their student id). Usernames share
+/// one namespace of local parts with assignments and lists, as smtp routes by it.
+fn add_one(s: &Inner, line: &RosterLine, role: Role) -> Result<(), WebError> {
+    let username =
+        Username::parse(line.username.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    if s.site.lists.iter().any(|l| l == username.as_str())
+        || s.course.is_assignment(username.as_str())?
+    {
+        return Err(WebError::BadRequest(format!(
+            "{username} is already an assignment or list address; pick another username"
+        )));
+    }
+    let full_name = match line.full_name.trim() {
+        "" => username.to_string(),
+        name => name.to_string(),
+    };
+    let student_id = Some(line.student_id.trim().to_string()).filter(|id| !id.is_empty());
+    let new = NewUser {
+        username,
+        full_name,
+        student_id,
+        role,
+        password: None,
+    };
+    s.accounts.add_user(&new).map_err(|e| match e {
+        accounts::AccountsError::Sqlite(_) | accounts::AccountsError::Database(_) => e.into(),
+        other => WebError::BadRequest(other.to_string()),
+    })?;
+    Ok(())
+}
+
+/// `POST /instructor/roster`: add one user.
+async fn add_user(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Form(form): Form<AddUserForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let role = if form.instructor.is_some() {
+        Role::Instructor
+    } else {
+        Role::Student
+    };
+    let line = RosterLine {
+        username: form.username,
+        full_name: form.full_name,
+        student_id: form.student_id,
+    };
+    state.blocking(move |s| add_one(s, &line, role)).await?;
+    Ok(Redirect::to("/instructor/roster").into_response())
+}
+
+/// Form of `POST /instructor/roster/import`.
+#[derive(Deserialize)]
+struct ImportForm {
+    csrf: String,
+    csv: String,
+}
+
+/// `POST /instructor/roster/import`: every line is checked before any user is added.
+async fn import_roster(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Form(form): Form<ImportForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let lines = parse_roster_csv(&form.csv).map_err(WebError::BadRequest)?;
+    for line in &lines {
+        Username::parse(&line.username).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    }
+    state
+        .blocking(move |s| {
+            for line in &lines {
+                add_one(s, line, Role::Student)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/roster").into_response())
+}
+
+/// The user named in a path.
+fn path_user(raw: &str) -> Result<Username, WebError> {
+    Username::parse(raw).map_err(|_| WebError::NotFound)
+}
+
+/// `POST /instructor/roster/{user}/reset`: clears the password, so the student registers
+/// again with their student id (and gets a fresh one-time password).
+async fn reset_password(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let user = path_user(&raw)?;
+    state
+        .blocking(move |s| Ok(s.accounts.clear_password(&user)?))
+        .await?;
+    Ok(Redirect::to("/instructor/roster").into_response())
+}
+
+/// `POST /instructor/roster/{user}/remove`: withdraws a user.
+async fn withdraw(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let user = path_user(&raw)?;
+    if &user == me.username() {
+        return Err(WebError::BadRequest(
+            "you cannot remove yourself; ask another instructor or use the CLI".into(),
+        ));
+    }
+    state
+        .blocking(move |s| Ok(s.accounts.remove_user(&user)?))
+        .await?;
+    Ok(Redirect::to("/instructor/roster").into_response())
+}
+
+/// `GET /instructor/assignments`.
+async fn assignments(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+) -> Result<Html<String>, WebError> {
+    let assignments = state
+        .blocking(|s| Ok(s.course.list_assignments()?))
+        .await?
+        .into_iter()
+        .map(|a| AssignmentRow {
+            name: a.name.to_string(),
+            initial: view::seconds(a.deadlines.initial),
+            peer_review: view::seconds(a.deadlines.peer_review),
+            final_: view::seconds(a.deadlines.final_),
+            dummy: a.dummy,
+        })
+        .collect();
+    let page = AssignmentsPage {
+        nav: Nav::of(&me),
+        assignments,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// Form of the assignment create and alter forms.
+#[derive(Deserialize)]
+struct AssignmentForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    initial: String,
+    #[serde(default)]
+    peer_review: String,
+    #[serde(default)]
+    final_: String,
+    #[serde(default)]
+    dummy: Option<String>,
+}
+
+/// An optional deadline field: empty is `None`, anything else must parse.
+fn deadline_field(label: &str, text: &str) -> Result<Option<i64>, WebError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    view::parse_time(text).map(Some).ok_or_else(|| {
+        WebError::BadRequest(format!(
+            "the {label} deadline {text:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+        ))
+    })
+}
+
+/// `POST /instructor/assignments`: create a scheduled or dummy assignment.
+async fn create_assignment(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Form(form): Form<AssignmentForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let name =
+        AssignmentName::parse(form.name.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let new = if form.dummy.is_some() {
+        NewAssignment::dummy(name)
+    } else {
+        let need = |label, text: &str| {
+            deadline_field(label, text)?.ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "the {label} deadline is missing (or tick \"dummy\")"
+                ))
+            })
+        };
+        NewAssignment::scheduled(
+            name,
+            need("initial", &form.initial)?,
+            need("peer review", &form.peer_review)?,
+            need("final", &form.final_)?,
+        )
+    };
+    state
+        .blocking(move |s| {
+            s.course
+                .create_assignment(&new, &s.accounts, &s.site.lists)
+                .map_err(|e| WebError::BadRequest(e.to_string()))
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/assignments").into_response())
+}
+
+/// `POST /instructor/assignments/{name}/alter`: change some deadlines of a scheduled assignment.
+async fn alter_assignment(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<AssignmentForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let name = AssignmentName::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let changes = Deadlines {
+        initial: deadline_field("initial", &form.initial)?,
+        peer_review: deadline_field("peer review", &form.peer_review)?,
+        final_: deadline_field("final", &form.final_)?,
+    };
+    state
+        .blocking(move |s| {
+            let Some(current) = s.course.get_assignment(name.as_str())? else {
+                return Err(WebError::NotFound);
+            };
+            if current.dummy {
+                return Err(WebError::BadRequest(
+                    "a dummy assignment has no schedule to alter; trigger its deadlines instead"
+                        .into(),
+                ));
+            }
+            s.course
+                .alter_assignment(&name, &changes)
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/assignments").into_response())
+}
+
+/// Form of the trigger button.
+#[derive(Deserialize)]
+struct TriggerForm {
+    csrf: String,
+    deadline: String,
+}
+
+/// `POST /instructor/assignments/{name}/trigger`: asks denis to run one deadline now. The web
+/// may not write the journal (SPEC §3), so this only records the request.
+async fn trigger_deadline(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<TriggerForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let name = AssignmentName::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let deadline = form
+        .deadline
+        .parse::<Deadline>()
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let by = me.username().clone();
+    state
+        .blocking(move |s| {
+            if !s.course.is_assignment(name.as_str())? {
+                return Err(WebError::NotFound);
+            }
+            s.course
+                .add_request(&RequestAction::Trigger(name, deadline), &by, view::now())?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/").into_response())
+}
+
+/// `POST /instructor/restrictions/{user}/lift`: asks denis to lift a restriction.
+async fn lift_restriction(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let user = path_user(&raw)?;
+    let by = me.username().clone();
+    state
+        .blocking(move |s| {
+            s.course
+                .add_request(&RequestAction::Lift(user), &by, view::now())?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/").into_response())
+}
+
+/// Query of the submissions and grades pages.
+#[derive(Debug, Default, Deserialize)]
+struct FilterQuery {
+    assignment: Option<String>,
+    user: Option<String>,
+}
+
+impl FilterQuery {
+    /// The filter; empty fields mean "all", malformed ones are an error.
+    fn filter(&self) -> Result<Filter, WebError> {
+        let assignment = match self.assignment.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => {
+                Some(AssignmentName::parse(a).map_err(|e| WebError::BadRequest(e.to_string()))?)
+            }
+        };
+        let user = match self.user.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => Some(Username::parse(u).map_err(|e| WebError::BadRequest(e.to_string()))?),
+        };
+        Ok(Filter { assignment, user })
+    }
+}
+
+/// `GET /instructor/submissions`: everyone's submissions and gradeables with full findings.
+async fn submissions(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Query(query): Query<FilterQuery>,
+) -> Result<Html<String>, WebError> {
+    let filter = query.filter()?;
+    let (subs, gradeables) = state
+        .blocking(move |s| {
+            Ok((
+                s.course.inspect_submissions(&filter)?,
+                s.course.inspect_gradeables(&filter)?,
+            ))
+        })
+        .await?;
+    let page = SubmissionsPage {
+        nav: Nav::of(&me),
+        submissions: subs
+            .iter()
+            .rev()
+            .map(|s| (s.username.to_string(), SubmissionView::of(s)))
+            .collect(),
+        gradeables: gradeables
+            .iter()
+            .rev()
+            .map(|g| GradeableRowView {
+                id: g.gradeable.submission_id.as_str().to_string(),
+                user: g.gradeable.username.to_string(),
+                assignment: g.gradeable.assignment.to_string(),
+                component: g.gradeable.component.to_string(),
+                at: view::micros(g.gradeable.submitted_at_us),
+                severity: g.gradeable.severity.to_string(),
+                findings: g
+                    .findings
+                    .iter()
+                    .map(|f| (f.severity.to_string(), f.message.clone()))
+                    .collect(),
+            })
+            .collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `GET /instructor/submissions/{id}`: the raw messages of one submission, as stored.
+async fn raw_submission(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let id = SubmissionId::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let (user, messages) = state
+        .blocking(move |s| {
+            let Some(sub) = s.course.submission(&id)? else {
+                return Err(WebError::NotFound);
+            };
+            let mut messages = Vec::new();
+            let count = u16::try_from(sub.message_count).unwrap_or(u16::MAX);
+            for index in 1..=count {
+                let Ok(mid) = id.message(index) else { break };
+                let text = match std::fs::read(s.mail.path(&mid)) {
+                    Ok(wire) => String::from_utf8_lossy(&denis::intake::message::unstuff(&wire))
+                        .into_owned(),
+                    Err(e) => format!("(cannot read this message: {e})"),
+                };
+                messages.push((mid.as_str().to_string(), text));
+            }
+            Ok((sub.username.to_string(), messages))
+        })
+        .await?;
+    let page = RawPage {
+        nav: Nav::of(&me),
+        id: raw,
+        user,
+        messages,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// A grade cell: score (with `*` for automatic zeros) or `-`.
+fn cell(grade: Option<&denis::Grade>) -> String {
+    match grade {
+        Some(g) if g.automatic => format!("{}*", g.score.get()),
+        Some(g) => g.score.get().to_string(),
+        None => "-".to_string(),
+    }
+}
+
+/// `GET /instructor/grades`: the gradebook, a chart per assignment and the grade entry form.
+async fn grades(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Query(query): Query<FilterQuery>,
+) -> Result<Html<String>, WebError> {
+    let filter = query.filter()?;
+    let (rows, assignments, students) = state
+        .blocking(move |s| {
+            let rows = denis::grades::gradebook(&s.course, &s.accounts, &filter)?;
+            let assignments: Vec<String> = s
+                .course
+                .list_assignments()?
+                .into_iter()
+                .map(|a| a.name.to_string())
+                .collect();
+            let students: Vec<String> = s
+                .accounts
+                .list_users()?
+                .into_iter()
+                .filter(|u| u.role == Role::Student)
+                .map(|u| u.username.to_string())
+                .collect();
+            Ok((rows, assignments, students))
+        })
+        .await?;
+    let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for row in &rows {
+        let entry = totals.entry(row.assignment.to_string()).or_default();
+        if let Some(v) = row.total.value() {
+            entry.push(v);
+        }
+    }
+    let charts = totals
+        .into_iter()
+        .map(|(name, values)| {
+            let title = format!("Distribution of totals for {name}");
+            let svg = chart::svg(&title, &values);
+            (name, svg)
+        })
+        .collect();
+    let page = GradesPage {
+        nav: Nav::of(&me),
+        rows: rows
+            .iter()
+            .map(|r| GradeRow {
+                user: r.username.to_string(),
+                assignment: r.assignment.to_string(),
+                initial: cell(r.initial.as_ref()),
+                review1: cell(r.review1.as_ref()),
+                review2: cell(r.review2.as_ref()),
+                final_: cell(r.final_.as_ref()),
+                total: r.total.to_string(),
+            })
+            .collect(),
+        charts,
+        assignments,
+        students,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// Form of `POST /instructor/grades`.
+#[derive(Deserialize)]
+struct GradeForm {
+    csrf: String,
+    assignment: String,
+    component: String,
+    user: String,
+    score: String,
+    #[serde(default)]
+    feedback: String,
+}
+
+/// `POST /instructor/grades`: record (or override) one grade.
+async fn set_grade(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Form(form): Form<GradeForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let bad = |e: &dyn std::fmt::Display| WebError::BadRequest(e.to_string());
+    let entry = GradeEntry {
+        assignment: AssignmentName::parse(form.assignment.trim()).map_err(|e| bad(&e))?,
+        component: form
+            .component
+            .trim()
+            .parse::<Component>()
+            .map_err(|e| bad(&e))?,
+        username: Username::parse(form.user.trim()).map_err(|e| bad(&e))?,
+        score: form
+            .score
+            .trim()
+            .parse::<u8>()
+            .map_err(|_| bad(&"the score must be a whole number from 0 to 100"))
+            .and_then(|n| Score::new(n).map_err(|e| bad(&e)))?,
+        feedback: form.feedback,
+    };
+    state
+        .blocking(move |s| {
+            s.course
+                .set_grade(&s.accounts, &entry, view::now())
+                .map_err(|e| match e {
+                    denis::GradeError::UnknownAssignment(_) | denis::GradeError::NotAStudent(_) => {
+                        WebError::BadRequest(e.to_string())
+                    }
+                    other => WebError::Grade(other),
+                })
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/grades").into_response())
+}
+
+/// `GET /instructor/gradebook.csv`: one row per student and assignment, with the total.
+async fn gradebook_csv(
+    State(state): State<AppState>,
+    Instructor(_me): Instructor,
+) -> Result<Response, WebError> {
+    let csv = state
+        .blocking(|s| {
+            let rows = denis::grades::gradebook(&s.course, &s.accounts, &Filter::default())?;
+            let mut out = Vec::new();
+            denis::grades::write_csv(&rows, &mut out)?;
+            Ok(out)
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"gradebook.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roster_csv_skips_the_header_and_unquotes_fields() {
+        let lines =
+            parse_roster_csv("username,full name,student id\nalice,\"Alice A\",s1\n\nbob,Bob,s2\n")
+                .unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].full_name, "Alice A");
+        assert_eq!(lines[1].student_id, "s2");
+    }
+
+    #[test]
+    fn roster_csv_names_the_bad_line() {
+        let err = parse_roster_csv("alice,Alice\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+    }
+}

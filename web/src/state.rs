@@ -1,0 +1,100 @@
+//! The state every handler shares: the accounts and course databases, the login checker and the
+//! site's settings. Cheap to clone (one `Arc`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{Accounts, Authenticator};
+use denis::CourseDb;
+use journal::DataRoot;
+use journal::store::MailStore;
+
+use crate::error::WebError;
+
+/// What the site tells mail clients and how it sets cookies.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The course's mail domain and server name.
+    pub hostname: String,
+    /// SMTP implicit-TLS port, if that listener is enabled.
+    pub smtps_port: Option<u16>,
+    /// SMTP STARTTLS (submission) port, if enabled.
+    pub submission_port: Option<u16>,
+    /// POP3 implicit-TLS port, if enabled.
+    pub pop3s_port: Option<u16>,
+    /// POP3 STLS port, if enabled.
+    pub pop3_port: Option<u16>,
+    /// Mark cookies `Secure`: the site is reached over HTTPS (a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Oopsies each student may use per term (SPEC §10).
+    pub oopsies_per_term: u32,
+    /// The list addresses: reserved local parts, no user or assignment may take them.
+    pub lists: Vec<String>,
+}
+
+impl Site {
+    /// The defaults of `coursemail up` for `hostname` (SPEC §12 ports).
+    pub fn local(hostname: impl Into<String>) -> Site {
+        Site {
+            hostname: hostname.into(),
+            smtps_port: Some(1465),
+            submission_port: Some(1587),
+            pop3s_port: Some(1995),
+            pop3_port: Some(1110),
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            oopsies_per_term: denis::DEFAULT_OOPSIES_PER_TERM,
+            lists: vec!["list".to_string()],
+        }
+    }
+}
+
+/// The parts of the shared state.
+#[derive(Debug)]
+pub struct Inner {
+    /// Users, roles, sessions.
+    pub accounts: Arc<Accounts>,
+    /// Throttled password checks (the same one smtp and pop use in `coursemail up`).
+    pub auth: Authenticator,
+    /// Assignments, submissions, grades, requests.
+    pub course: CourseDb,
+    /// The stored messages (read only: the raw-message view).
+    pub mail: MailStore,
+    /// The journal, only read (who is restricted); denis alone writes it (SPEC §3).
+    pub journal: std::path::PathBuf,
+    /// Site settings.
+    pub site: Site,
+}
+
+/// The state handed to every handler.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl AppState {
+    /// Shared state over already opened databases; mail and the journal are found in `root`.
+    pub fn new(auth: Authenticator, course: CourseDb, root: &DataRoot, site: Site) -> AppState {
+        AppState(Arc::new(Inner {
+            accounts: Arc::clone(auth.accounts()),
+            auth,
+            course,
+            mail: MailStore::new(root.mail_dir()),
+            journal: root.journal_file(),
+            site,
+        }))
+    }
+
+    /// Runs `work` (SQLite, argon2, file reads: all blocking) on tokio's blocking pool so that a
+    /// slow query never stalls other requests on this worker.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&Inner) -> Result<T, WebError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| WebError::Interrupted(e.to_string()))?
+    }
+}

@@ -1,0 +1,719 @@
+//! HTTP-level tests: the router with a temporary data root, driven with `oneshot`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{Accounts, Authenticator, NewUser, Role, Throttle, ThrottleConfig, Username};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use denis::{AssignmentName, Component, CourseDb, GradeEntry, NewAssignment, Score};
+use http_body_util::BodyExt;
+use journal::DataRoot;
+use tower::ServiceExt;
+use web::{AppState, Site};
+
+struct App {
+    _dir: tempfile::TempDir,
+    router: Router,
+    state: AppState,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+fn app() -> App {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let accounts = Accounts::open(&dir.path().join("accounts/accounts.db")).unwrap();
+    let course = CourseDb::open(&dir.path().join("course/course.db")).unwrap();
+    let throttle = Throttle::new(ThrottleConfig {
+        base_delay: Duration::from_millis(1),
+        ..ThrottleConfig::default()
+    });
+    let auth = Authenticator::new(Arc::new(accounts), Arc::new(throttle));
+    let state = AppState::new(
+        auth,
+        course,
+        &DataRoot::new(dir.path().to_path_buf()),
+        Site::local("mail.example"),
+    );
+    let s = &state.0;
+    for (name, full, sid, role, pw) in [
+        (
+            "alice",
+            "Alice <script>alert(1)</script>",
+            "s1",
+            Role::Student,
+            Some("alice-password"),
+        ),
+        ("bob", "Bob B", "s2", Role::Student, Some("bob-password")),
+        ("carol", "Carol C", "s3", Role::Student, None),
+        (
+            "teach",
+            "The Teacher",
+            "t1",
+            Role::Instructor,
+            Some("teach-password"),
+        ),
+    ] {
+        s.accounts
+            .add_user(&NewUser {
+                username: Username::parse(name).unwrap(),
+                full_name: full.into(),
+                student_id: Some(sid.into()),
+                role,
+                password: pw.map(String::from),
+            })
+            .unwrap();
+    }
+    s.course
+        .create_assignment(
+            &NewAssignment::dummy(AssignmentName::parse("hw1").unwrap()),
+            &s.accounts,
+            &[],
+        )
+        .unwrap();
+    App {
+        _dir: dir,
+        router: web::router(state.clone()),
+        state,
+    }
+}
+
+impl App {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Reply {
+        let request = Request::get(path)
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &str) -> Reply {
+        let request = Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// The pre-login CSRF cookie and token.
+    async fn anon(&self) -> (String, String) {
+        let reply = self.get("/login", "").await;
+        let set = reply.headers[header::SET_COOKIE].to_str().unwrap();
+        let token = set
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("cm_csrf=")
+            .to_string();
+        (format!("cm_csrf={token}"), token)
+    }
+
+    async fn try_login(&self, user: &str, password: &str, next: &str) -> Reply {
+        let (cookie, token) = self.anon().await;
+        let form = format!("username={user}&password={password}&next={next}&csrf={token}");
+        self.post("/login", &cookie, &form).await
+    }
+
+    /// Logs in and returns (cookie header, session CSRF token).
+    async fn login(&self, user: &str, password: &str) -> (String, String) {
+        let reply = self.try_login(user, password, "").await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let set = reply.headers[header::SET_COOKIE].to_str().unwrap();
+        let pair = set.split(';').next().unwrap().to_string();
+        let token = pair.trim_start_matches("cm_session=");
+        let csrf = self
+            .state
+            .0
+            .accounts
+            .session(token)
+            .unwrap()
+            .unwrap()
+            .csrf_token;
+        (pair, csrf)
+    }
+
+    fn grade(&self, user: &str, score: u8, feedback: &str) {
+        let s = &self.state.0;
+        s.course
+            .set_grade(
+                &s.accounts,
+                &GradeEntry {
+                    assignment: AssignmentName::parse("hw1").unwrap(),
+                    component: Component::Final,
+                    username: Username::parse(user).unwrap(),
+                    score: Score::new(score).unwrap(),
+                    feedback: feedback.into(),
+                },
+                1,
+            )
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn protected_pages_redirect_to_login_with_next() {
+    let app = app();
+    for path in [
+        "/dashboard",
+        "/activity",
+        "/setup",
+        "/password",
+        "/instructor/roster",
+    ] {
+        let reply = app.get(path, "").await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        let expected = if path == "/dashboard" {
+            "/login".to_string()
+        } else {
+            format!("/login?next={path}")
+        };
+        assert_eq!(reply.location(), expected);
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_locked_down_cookie_and_follows_a_local_next() {
+    let app = app();
+    let reply = app.try_login("alice", "alice-password", "/activity").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/activity");
+    let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("cm_session="));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(!cookie.contains("Secure"));
+}
+
+#[tokio::test]
+async fn login_refuses_foreign_redirect_targets() {
+    let app = app();
+    for evil in ["//evil.example", "https://evil", "/%5Cevil.example"] {
+        let reply = app.try_login("alice", "alice-password", evil).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        assert_eq!(reply.location(), "/dashboard", "{evil}");
+    }
+    let page = app.get("/login?next=//evil.example", "").await;
+    assert!(!page.body.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = app();
+    let wrong = app.try_login("alice", "not-her-password", "").await;
+    let unknown = app.try_login("nobody", "whatever-password", "").await;
+    let awaiting = app.try_login("carol", "whatever-password", "").await;
+    for reply in [&wrong, &unknown, &awaiting] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply.body.contains("Wrong username or password."));
+        assert!(reply.headers.get(header::SET_COOKIE).is_none());
+    }
+}
+
+#[tokio::test]
+async fn login_without_the_csrf_token_is_rejected() {
+    let app = app();
+    let (cookie, _) = app.anon().await;
+    let reply = app
+        .post(
+            "/login",
+            &cookie,
+            "username=alice&password=alice-password&csrf=forged",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = app
+        .post("/login", "", "username=alice&password=alice-password&csrf=")
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn student_cannot_reach_instructor_pages() {
+    let app = app();
+    let (cookie, csrf) = app.login("alice", "alice-password").await;
+    for path in [
+        "/instructor/",
+        "/instructor/roster",
+        "/instructor/grades",
+        "/instructor/submissions",
+        "/instructor/gradebook.csv",
+    ] {
+        assert_eq!(
+            app.get(path, &cookie).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let reply = app
+        .post(
+            "/instructor/grades",
+            &cookie,
+            &format!("csrf={csrf}&assignment=hw1&component=final&user=alice&score=100"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let grade = app
+        .state
+        .0
+        .course
+        .grades(&denis::Filter::default())
+        .unwrap();
+    assert!(grade.is_empty());
+}
+
+#[tokio::test]
+async fn state_changing_posts_need_the_session_csrf_token() {
+    let app = app();
+    let (cookie, _) = app.login("teach", "teach-password").await;
+    let reply = app
+        .post(
+            "/instructor/grades",
+            &cookie,
+            "csrf=wrong&assignment=hw1&component=final&user=alice&score=90",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = app.post("/logout", &cookie, "csrf=wrong").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/instructor/", &cookie).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = app();
+    let (cookie, csrf) = app.login("alice", "alice-password").await;
+    let reply = app.post("/logout", &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        app.get("/dashboard", &cookie).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn registration_shows_a_working_password_once() {
+    let app = app();
+    let (cookie, token) = app.anon().await;
+    let reply = app
+        .post("/register", &cookie, &format!("student_id=s3&csrf={token}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let start = reply.body.find("class=\"secret\">").unwrap() + "class=\"secret\">".len();
+    let password: String = reply.body[start..].chars().take(16).collect();
+    let again = app
+        .post("/register", &cookie, &format!("student_id=s3&csrf={token}"))
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(!again.body.contains(&password));
+    let login = app.try_login("carol", &password, "").await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    // A registered student's id gives nothing.
+    let taken = app
+        .post("/register", &cookie, &format!("student_id=s1&csrf={token}"))
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn password_change_needs_the_current_password() {
+    let app = app();
+    let (cookie, csrf) = app.login("bob", "bob-password").await;
+    let wrong = app
+        .post(
+            "/password",
+            &cookie,
+            &format!("csrf={csrf}&current=nope-nope&new=new-password-1&confirm=new-password-1"),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let ok = app
+        .post(
+            "/password",
+            &cookie,
+            &format!("csrf={csrf}&current=bob-password&new=new-password-1&confirm=new-password-1"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        app.try_login("bob", "new-password-1", "").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn students_see_only_their_own_grades_and_feedback_is_escaped() {
+    let app = app();
+    app.grade("alice", 88, "<script>steal()</script> good work");
+    let (alice, _) = app.login("alice", "alice-password").await;
+    let page = app.get("/dashboard", &alice).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("&#60;script&#62;steal()&#60;/script&#62; good work")
+    );
+    assert!(!page.body.contains("<script>"));
+    assert!(page.body.contains("total 88.0"), "{}", page.body);
+    let (bob, _) = app.login("bob", "bob-password").await;
+    let page = app.get("/dashboard", &bob).await;
+    assert!(!page.body.contains("steal()"));
+    assert!(page.body.contains("total -"));
+}
+
+#[tokio::test]
+async fn hostile_names_are_escaped_on_the_roster() {
+    let app = app();
+    let (cookie, _) = app.login("teach", "teach-password").await;
+    let page = app.get("/instructor/roster", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // askama escapes with numeric character references.
+    assert!(
+        page.body
+            .contains("Alice &#60;script&#62;alert(1)&#60;/script&#62;")
+    );
+    assert!(!page.body.contains("<script>"));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = app();
+    for path in ["/login", "/dashboard", "/nowhere"] {
+        let reply = app.get(path, "").await;
+        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(reply.headers.contains_key(header::REFERRER_POLICY));
+    }
+    assert_eq!(app.get("/nowhere", "").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn stylesheet_and_autoconfig_are_public() {
+    let app = app();
+    let css = app.get("/static/style.css", "").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    for path in [
+        "/.well-known/autoconfig/mail/config-v1.1.xml",
+        "/mail/config-v1.1.xml",
+    ] {
+        let xml = app.get(path, "").await;
+        assert_eq!(xml.status, StatusCode::OK);
+        assert!(xml.body.contains("<hostname>mail.example</hostname>"));
+        assert!(xml.body.contains("<port>1995</port>") && xml.body.contains("<port>1465</port>"));
+    }
+}
+
+#[tokio::test]
+async fn setup_page_names_this_server_and_the_student() {
+    let app = app();
+    let (cookie, _) = app.login("bob", "bob-password").await;
+    let page = app.get("/setup", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("smtpServer = mail.example"));
+    assert!(page.body.contains("smtpServerPort = 1465"));
+    assert!(page.body.contains("bob@mail.example"));
+}
+
+#[tokio::test]
+async fn activity_lists_nothing_for_a_new_student() {
+    let app = app();
+    let (cookie, _) = app.login("bob", "bob-password").await;
+    let page = app.get("/activity", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("You have not sent anything yet."));
+}
+
+#[tokio::test]
+async fn oopsie_needs_confirmation_and_is_used_once() {
+    let app = app();
+    let (cookie, csrf) = app.login("bob", "bob-password").await;
+    let dashboard = app.get("/dashboard", &cookie).await;
+    assert!(dashboard.body.contains("href=\"/oopsie/hw1\""));
+    let confirm = app.get("/oopsie/hw1", &cookie).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Yes, use my oopsie"));
+    let bob = Username::parse("bob").unwrap();
+    assert_eq!(app.state.0.course.oopsies_used(&bob).unwrap(), 0);
+    let used = app
+        .post("/oopsie/hw1", &cookie, &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.state.0.course.oopsies_used(&bob).unwrap(), 1);
+    let again = app
+        .post("/oopsie/hw1", &cookie, &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/oopsie/nothere", &cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn instructor_adds_and_imports_students_and_withdraws_one() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let add = app
+        .post(
+            "/instructor/roster",
+            &cookie,
+            &format!("csrf={csrf}&username=dave&full_name=Dave+D&student_id=s4"),
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER);
+    let import = app
+        .post(
+            "/instructor/roster/import",
+            &cookie,
+            &format!("csrf={csrf}&csv=username%2Cname%2Cid%0Aerin%2CErin+E%2Cs5%0A"),
+        )
+        .await;
+    assert_eq!(import.status, StatusCode::SEE_OTHER, "{}", import.body);
+    let clash = app
+        .post(
+            "/instructor/roster",
+            &cookie,
+            &format!("csrf={csrf}&username=hw1"),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::BAD_REQUEST);
+    let s = &app.state.0;
+    assert!(s.accounts.find_by_student_id("s5").unwrap().is_some());
+    let remove = app
+        .post(
+            "/instructor/roster/dave/remove",
+            &cookie,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(remove.status, StatusCode::SEE_OTHER);
+    assert!(
+        s.accounts
+            .get_user(&Username::parse("dave").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn instructor_reset_sends_the_student_back_to_registration() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let reply = app
+        .post(
+            "/instructor/roster/bob/reset",
+            &cookie,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.try_login("bob", "bob-password", "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn instructor_creates_and_alters_assignments() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let form = format!(
+        "csrf={csrf}&name=hw2&initial=2030-01-01T10%3A00&peer_review=2030-01-08T10%3A00&final_=2030-01-15T10%3A00"
+    );
+    assert_eq!(
+        app.post("/instructor/assignments", &cookie, &form)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let bad = format!(
+        "csrf={csrf}&name=hw3&initial=2030-01-08T10%3A00&peer_review=2030-01-01T10%3A00&final_=2030-01-15T10%3A00"
+    );
+    assert_eq!(
+        app.post("/instructor/assignments", &cookie, &bad)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let alter = format!("csrf={csrf}&final_=2030-02-01T10%3A00");
+    let reply = app
+        .post("/instructor/assignments/hw2/alter", &cookie, &alter)
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let page = app.get("/instructor/assignments", &cookie).await;
+    assert!(page.body.contains("2030-02-01 10:00 UTC"));
+    let dummy = app
+        .post("/instructor/assignments/hw1/alter", &cookie, &alter)
+        .await;
+    assert_eq!(dummy.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn instructor_enters_grades_and_exports_the_gradebook() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let reply = app
+        .post(
+            "/instructor/grades",
+            &cookie,
+            &format!("csrf={csrf}&assignment=hw1&component=final&user=bob&score=75&feedback=ok"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let over = app
+        .post(
+            "/instructor/grades",
+            &cookie,
+            &format!("csrf={csrf}&assignment=hw1&component=final&user=bob&score=101"),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::BAD_REQUEST);
+    let page = app.get("/instructor/grades", &cookie).await;
+    assert!(page.body.contains("<svg class=\"chart\""));
+    assert!(page.body.contains("75.0"));
+    let csv = app.get("/instructor/gradebook.csv", &cookie).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.body
+            .lines()
+            .any(|l| l.starts_with("bob,") && l.contains("75")),
+        "{}",
+        csv.body
+    );
+}
+
+#[tokio::test]
+async fn instructor_pages_render() {
+    let app = app();
+    let (cookie, _) = app.login("teach", "teach-password").await;
+    for path in [
+        "/instructor/",
+        "/instructor/submissions",
+        "/instructor/submissions?user=alice",
+    ] {
+        let page = app.get(path, &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+    let index = app.get("/instructor/", &cookie).await;
+    assert!(index.body.contains("hw1") && index.body.contains("bob"));
+    let missing = app
+        .get(
+            "/instructor/submissions/0123456789abcdef01234567890000",
+            &cookie,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn internal_check_answers_for_credentials() {
+    let app = app();
+    let check = |body: &'static str| {
+        Request::post("/internal/check")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let ok = app
+        .send(check(r#"{"user":"alice","password":"alice-password"}"#))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let bad = app
+        .send(check(r#"{"user":"alice","password":"wrong-one"}"#))
+        .await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn lift_and_trigger_are_recorded_as_requests_for_denis() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let trigger = app
+        .post(
+            "/instructor/assignments/hw1/trigger",
+            &cookie,
+            &format!("csrf={csrf}&deadline=initial"),
+        )
+        .await;
+    assert_eq!(trigger.status, StatusCode::SEE_OTHER);
+    let lift = app
+        .post(
+            "/instructor/restrictions/bob/lift",
+            &cookie,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(lift.status, StatusCode::SEE_OTHER);
+    let unknown = app
+        .post(
+            "/instructor/assignments/nope/trigger",
+            &cookie,
+            &format!("csrf={csrf}&deadline=initial"),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let pending = app.state.0.course.pending_requests().unwrap();
+    assert_eq!(
+        pending.iter().map(|r| r.action.clone()).collect::<Vec<_>>(),
+        [
+            denis::RequestAction::Trigger(
+                AssignmentName::parse("hw1").unwrap(),
+                denis::Deadline::Initial
+            ),
+            denis::RequestAction::Lift(Username::parse("bob").unwrap()),
+        ]
+    );
+    let index = app.get("/instructor/", &cookie).await;
+    assert!(index.body.contains("run the initial deadline of hw1"));
+    assert!(index.body.contains("pending"));
+    // No journal in this data root: the page says so instead of failing.
+    assert!(index.body.contains("Cannot read the journal here"));
+}
