@@ -59,7 +59,7 @@ fn random_secret() -> String {
 }
 
 /// The database key of a token.
-fn token_hash(token: &str) -> [u8; 32] {
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
 

@@ -173,15 +173,50 @@ impl Accounts {
     pub fn set_password(&self, username: &Username, password: &str) -> Result<(), AccountsError> {
         check_new_password(password)?;
         let hash = hash_password(password)?;
-        self.update_password(username, Some(&hash))?;
-        tracing::info!(user = %username, "password set");
+        self.update_password(username, Some(&hash), Keep::None)?;
+        tracing::info!(user = %username, "password set; web sessions ended");
         Ok(())
+    }
+
+    /// A user changing their own password from the web session `current`: every other session
+    /// ends (one opened with the old password, perhaps by someone else, must not outlive it).
+    pub fn change_password(
+        &self,
+        username: &Username,
+        password: &str,
+        current: &str,
+    ) -> Result<(), AccountsError> {
+        check_new_password(password)?;
+        let hash = hash_password(password)?;
+        self.update_password(username, Some(&hash), Keep::Session(current))?;
+        tracing::info!(user = %username, "password changed; other web sessions ended");
+        Ok(())
+    }
+
+    /// Registration: sets the password of a user awaiting registration, atomically. `false`
+    /// when the user already has one, even if that happened a moment ago in another request, so
+    /// two registrations at once cannot both succeed.
+    pub fn register(&self, username: &Username, password: &str) -> Result<bool, AccountsError> {
+        check_new_password(password)?;
+        let hash = hash_password(password)?;
+        let set = self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?2 WHERE username = ?1 AND password_hash IS NULL",
+                )?
+                .execute(params![username.as_str(), hash])?)
+        })?;
+        if set == 1 {
+            self.cache().forget(username.as_str());
+            tracing::info!(user = %username, "registered");
+        }
+        Ok(set == 1)
     }
 
     /// Removes a user's password, putting them back to "awaiting registration", and ends their
     /// web sessions (whoever held them must not stay logged in).
     pub fn clear_password(&self, username: &Username) -> Result<(), AccountsError> {
-        self.update_password(username, None)?;
+        self.update_password(username, None, Keep::None)?;
         tracing::info!(user = %username, "password cleared; user awaits registration");
         Ok(())
     }
@@ -201,10 +236,13 @@ impl Accounts {
         Ok(())
     }
 
+    /// Replaces the stored hash and ends the user's web sessions (but `keep`), in one
+    /// transaction: a session opened with the old password must not outlive it.
     fn update_password(
         &self,
         username: &Username,
         hash: Option<&str>,
+        keep: Keep<'_>,
     ) -> Result<(), AccountsError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -214,10 +252,12 @@ impl Accounts {
             if changed == 0 {
                 return Err(AccountsError::UnknownUser(username.clone()));
             }
-            if hash.is_none() {
-                tx.prepare_cached("DELETE FROM web_sessions WHERE username = ?1")?
-                    .execute([username.as_str()])?;
-            }
+            let kept = match keep {
+                Keep::None => Vec::new(),
+                Keep::Session(token) => crate::sessions::token_hash(token).to_vec(),
+            };
+            tx.prepare_cached("DELETE FROM web_sessions WHERE username = ?1 AND token_hash != ?2")?
+                .execute(params![username.as_str(), kept])?;
             tx.commit()?;
             Ok(())
         })?;
@@ -225,6 +265,13 @@ impl Accounts {
         self.cache().forget(username.as_str());
         Ok(())
     }
+}
+
+/// Which web session, if any, survives a password change.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    None,
+    Session(&'a str),
 }
 
 fn owner_of_student_id(
@@ -430,5 +477,68 @@ pub(crate) mod tests {
         }
         assert!(bytes.windows(hash.len()).any(|w| w == hash.as_bytes()));
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+
+    #[test]
+    fn a_password_set_by_an_administrator_ends_every_web_session() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", None, Some("first password")))
+            .unwrap();
+        let token = accounts
+            .create_session(&name("alice"), std::time::Duration::from_secs(3600))
+            .unwrap();
+        accounts
+            .set_password(&name("alice"), "second password")
+            .unwrap();
+        assert!(accounts.session(token.as_str()).unwrap().is_none());
+    }
+
+    #[test]
+    fn changing_ones_own_password_keeps_only_the_current_session() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", None, Some("first password")))
+            .unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        let mine = accounts.create_session(&name("alice"), hour).unwrap();
+        let stolen = accounts.create_session(&name("alice"), hour).unwrap();
+        accounts
+            .change_password(&name("alice"), "second password", mine.as_str())
+            .unwrap();
+        assert!(accounts.session(mine.as_str()).unwrap().is_some());
+        assert!(accounts.session(stolen.as_str()).unwrap().is_none());
+        assert!(
+            accounts
+                .verify_password("alice", "second password")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn registration_sets_a_password_only_once() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", Some("S1"), None))
+            .unwrap();
+        assert!(
+            accounts
+                .register(&name("alice"), "the student's own")
+                .unwrap()
+        );
+        assert!(!accounts.register(&name("alice"), "someone else's").unwrap());
+        assert!(
+            accounts
+                .verify_password("alice", "the student's own")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            accounts
+                .verify_password("alice", "someone else's")
+                .unwrap()
+                .is_none()
+        );
     }
 }
