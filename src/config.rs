@@ -100,6 +100,9 @@ impl CourseConfig {
 pub struct WebConfig {
     /// HTTP listener as address:port; empty disables the dashboard in `up`.
     pub listen: String,
+    /// Serve HTTPS itself with the certificate in `tls/` (the one smtp and pop use); cookies
+    /// are then `Secure` whatever `secure_cookies` says.
+    pub tls: bool,
     /// Mark cookies `Secure`: set when browsers reach the site over HTTPS (a TLS proxy).
     pub secure_cookies: bool,
     /// How long a login lasts, in hours.
@@ -110,6 +113,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            tls: false,
             secure_cookies: false,
             session_hours: 12,
         }

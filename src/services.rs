@@ -227,7 +227,8 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         submission_port: port(&c.smtp.starttls_listen),
         pop3s_port: port(&c.pop.tls_listen),
         pop3_port: port(&c.pop.stls_listen),
-        secure_cookies: c.web.secure_cookies,
+        // A cookie sent over https:// must never travel in clear text afterwards.
+        secure_cookies: c.web.secure_cookies || c.web.tls,
         session_ttl: Duration::from_secs(c.web.session_hours.saturating_mul(3600)),
         oopsies_per_term: c.course.oopsies_per_term,
         lists: c.course.addresses()?,
@@ -236,12 +237,17 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
     let server = WebServer::bind(addr, state)
         .await
         .with_context(|| format!("cannot listen on {addr} for the web dashboard ([web] listen)"))?;
-    Ok(Some(server))
+    Ok(Some(if c.web.tls {
+        server.with_tls(shared.tls.clone())
+    } else {
+        server
+    }))
 }
 
 /// A human description of the web listener for start-up messages.
 pub fn describe_web(server: &WebServer) -> String {
     match server.local_addr() {
+        Ok(addr) if server.is_tls() => format!("web          https://{addr}/"),
         Ok(addr) => format!("web          http://{addr}/"),
         Err(_) => "web          (address unknown)".to_string(),
     }

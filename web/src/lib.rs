@@ -16,6 +16,7 @@
 //! - [`security`]: security headers on every response; the stylesheet built into the binary.
 //! - [`view`]: the navigation bar and time formatting (pure).
 //! - [`chart`]: the grade-distribution chart as server-rendered SVG (pure).
+//! - [`tls`]: HTTPS without a proxy: a listener that completes TLS handshakes off the accept path.
 //! - [`routes`]: the router; `auth` (login, logout, register, password), `student`
 //!   (dashboard, activity, oopsie), `setup` (mail client settings, autoconfig), `instructor`,
 //!   `internal` (the credentials check for submatrix).
@@ -30,12 +31,14 @@ pub mod routes;
 pub mod security;
 pub mod session;
 pub mod state;
+pub mod tls;
 pub mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use net::CancellationToken;
+use axum::serve::ListenerExt;
+use net::{CancellationToken, TlsAcceptor};
 
 pub use error::WebError;
 pub use routes::router;
@@ -53,18 +56,64 @@ pub async fn serve(
         .await
 }
 
+/// Serves the dashboard over TLS on `listener` until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // `tap_io` also gives the listener axum's `ConnectInfo<SocketAddr>` (the register and login
+    // throttles key on the client address); no delay on small responses is worth having anyway.
+    let listener = tls::TlsListener::new(listener, acceptor).tap_io(|tls| {
+        if let Err(e) = tls.get_ref().0.set_nodelay(true) {
+            tracing::debug!(error = %e, "web: cannot set TCP_NODELAY");
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// A bound dashboard listener, ready to [`run`](WebServer::run).
-#[derive(Debug)]
 pub struct WebServer {
     listener: tokio::net::TcpListener,
     state: AppState,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for WebServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The TLS acceptor holds key material and has no Debug of its own.
+        f.debug_struct("WebServer")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebServer {
-    /// Binds `addr` (inside a tokio runtime), so a port clash fails at start-up.
+    /// Binds `addr` (inside a tokio runtime), so a port clash fails at start-up. It serves plain
+    /// HTTP unless [`with_tls`](WebServer::with_tls) is called.
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<WebServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        Ok(WebServer { listener, state })
+        Ok(WebServer {
+            listener,
+            state,
+            tls: None,
+        })
+    }
+
+    /// Serves HTTPS with `acceptor` (net's certificate) instead of plain HTTP.
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> WebServer {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Where it listens.
@@ -74,6 +123,10 @@ impl WebServer {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        serve(self.listener, self.state, shutdown.cancelled_owned()).await
+        let shutdown = shutdown.cancelled_owned();
+        match self.tls {
+            Some(acceptor) => serve_tls(self.listener, acceptor, self.state, shutdown).await,
+            None => serve(self.listener, self.state, shutdown).await,
+        }
     }
 }

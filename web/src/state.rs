@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use accounts::{Accounts, Authenticator};
+use accounts::{Accounts, Authenticator, Throttle};
 use denis::CourseDb;
 use journal::DataRoot;
 use journal::store::MailStore;
@@ -64,6 +64,9 @@ pub struct Inner {
     pub mail: MailStore,
     /// The journal, only read (who is restricted); denis alone writes it (SPEC §3).
     pub journal: std::path::PathBuf,
+    /// Failed `/register` attempts per client address: student ids are short and often
+    /// sequential, so unthrottled guessing would hand out other students' accounts.
+    pub register_throttle: Throttle,
     /// Site settings.
     pub site: Site,
 }
@@ -75,12 +78,25 @@ pub struct AppState(pub Arc<Inner>);
 impl AppState {
     /// Shared state over already opened databases; mail and the journal are found in `root`.
     pub fn new(auth: Authenticator, course: CourseDb, root: &DataRoot, site: Site) -> AppState {
+        AppState::with_register_throttle(auth, course, root, site, Throttle::default())
+    }
+
+    /// Like [`AppState::new`], with its own throttle for failed registrations (tests use a
+    /// fast one).
+    pub fn with_register_throttle(
+        auth: Authenticator,
+        course: CourseDb,
+        root: &DataRoot,
+        site: Site,
+        register_throttle: Throttle,
+    ) -> AppState {
         AppState(Arc::new(Inner {
             accounts: Arc::clone(auth.accounts()),
             auth,
             course,
             mail: MailStore::new(root.mail_dir()),
             journal: root.journal_file(),
+            register_throttle,
             site,
         }))
     }

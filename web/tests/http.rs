@@ -43,11 +43,18 @@ fn app() -> App {
         ..ThrottleConfig::default()
     });
     let auth = Authenticator::new(Arc::new(accounts), Arc::new(throttle));
-    let state = AppState::new(
+    // Fast register throttle: refuses after a handful of wrong ids (1+2+4+8+16 ms queued).
+    let register_throttle = Throttle::new(ThrottleConfig {
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(20),
+        ..ThrottleConfig::default()
+    });
+    let state = AppState::with_register_throttle(
         auth,
         course,
         &DataRoot::new(dir.path().to_path_buf()),
         Site::local("mail.example"),
+        register_throttle,
     );
     let s = &state.0;
     for (name, full, sid, role, pw) in [
@@ -350,6 +357,62 @@ async fn registration_shows_a_working_password_once() {
 }
 
 #[tokio::test]
+async fn instructor_using_the_plain_login_form_lands_on_instructor_pages() {
+    let app = app();
+    let (cookie, token) = app.anon().await;
+    let form = app.get("/login", &cookie).await.body;
+    let next = form
+        .split("name=\"next\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let reply = app
+        .post(
+            "/login",
+            &cookie,
+            &format!("username=teach&password=teach-password&next={next}&csrf={token}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/instructor/");
+}
+
+#[tokio::test]
+async fn guessing_student_ids_gets_the_address_refused() {
+    let app = app();
+    let (cookie, token) = app.anon().await;
+    // Sequential wrong ids are slowed down (each waits its delay, up to max_delay)...
+    for guess in 0..5 {
+        let form = format!("student_id=x{guess}&csrf={token}");
+        let reply = app.post("/register", &cookie, &form).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    }
+    // ...and attempts queued beyond max_delay are refused without looking at the id, so even
+    // the right one gets no password and a guesser learns nothing from a hit.
+    let wrong = format!("student_id=x9&csrf={token}");
+    let right = format!("student_id=s3&csrf={token}");
+    let (first, second, third) = tokio::join!(
+        app.post("/register", &cookie, &wrong),
+        app.post("/register", &cookie, &wrong),
+        app.post("/register", &cookie, &right),
+    );
+    assert_eq!(first.status, StatusCode::BAD_REQUEST);
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.body.contains("Too many unknown student ids"));
+    assert!(!third.body.contains("class=\"secret\""));
+    let carol = app
+        .state
+        .0
+        .accounts
+        .find_by_student_id("s3")
+        .unwrap()
+        .unwrap();
+    assert!(!carol.has_password, "a refused attempt must not register");
+}
+
+#[tokio::test]
 async fn password_change_needs_the_current_password() {
     let app = app();
     let (cookie, csrf) = app.login("bob", "bob-password").await;
@@ -372,6 +435,27 @@ async fn password_change_needs_the_current_password() {
     assert_eq!(
         app.try_login("bob", "new-password-1", "").await.status,
         StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_but_not_this_one() {
+    let app = app();
+    let (mine, csrf) = app.login("bob", "bob-password").await;
+    let (elsewhere, _) = app.login("bob", "bob-password").await;
+    let ok = app
+        .post(
+            "/password",
+            &mine,
+            &format!("csrf={csrf}&current=bob-password&new=new-password-1&confirm=new-password-1"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(app.get("/dashboard", &mine).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/dashboard", &elsewhere).await.status,
+        StatusCode::SEE_OTHER,
+        "a session opened with the old password is logged out"
     );
 }
 

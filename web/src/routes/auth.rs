@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use accounts::{AuthOutcome, Role};
+use accounts::{Admission, AuthOutcome, Role};
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
@@ -20,6 +20,10 @@ use crate::view::Nav;
 
 /// One message for unknown users and wrong passwords, so the form does not reveal who exists.
 const REJECTED: &str = "Wrong username or password.";
+
+/// Shown while an address is refused after too many unknown student ids.
+const REGISTER_THROTTLED: &str =
+    "Too many unknown student ids from your network. Wait a few minutes, then try again.";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -143,11 +147,9 @@ pub async fn login_form(
     Query(query): Query<NextQuery>,
 ) -> Result<Response, WebError> {
     let (token, fresh) = anon_token(&headers);
-    let next = query
-        .next
-        .as_deref()
-        .and_then(safe_next)
-        .unwrap_or(DEFAULT_NEXT);
+    // No target stays empty (not DEFAULT_NEXT): `login` then picks the account's own home,
+    // so an instructor using the plain login form lands on the instructor pages.
+    let next = query.next.as_deref().and_then(safe_next).unwrap_or("");
     let page = LoginPage {
         nav: Nav::anonymous(),
         csrf: token.clone(),
@@ -204,7 +206,7 @@ pub async fn login(
     let page = LoginPage {
         nav: Nav::anonymous(),
         csrf: token.clone(),
-        next: safe_next(&form.next).unwrap_or(DEFAULT_NEXT).to_string(),
+        next: safe_next(&form.next).unwrap_or("").to_string(),
         username: form.username,
         error: Some(error),
     };
@@ -246,12 +248,30 @@ pub async fn register_form(
 /// shown once (only its hash is stored).
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, WebError> {
     let (token, fresh) = anon_token(&headers);
     if fresh || !csrf::matches(&token, &form.csrf) {
         return Err(WebError::Csrf);
+    }
+    // Counted per address only (no username is known yet). Each wrong id doubles the wait up
+    // to the throttle's max_delay (20 s by default) and attempts queued beyond it are refused,
+    // so scanning an id range runs at a few thousand guesses a day instead of thousands a
+    // second.
+    match state.0.register_throttle.reserve(client, "") {
+        Admission::Wait(delay) => tokio::time::sleep(delay).await,
+        Admission::Refuse => {
+            let page = RegisterPage {
+                nav: Nav::anonymous(),
+                csrf: token.clone(),
+                error: Some(REGISTER_THROTTLED.into()),
+                username: String::new(),
+                password: None,
+            };
+            return with_anon_cookie(&state, StatusCode::TOO_MANY_REQUESTS, page, &token, false);
+        }
     }
     let student_id = form.student_id;
     let registered = state
@@ -266,7 +286,10 @@ pub async fn register(
                 return Ok(None);
             }
             let password = accounts::generate_password();
-            s.accounts.set_password(&user.username, &password)?;
+            // Set only if still unset: of two registrations racing with the same id, one wins.
+            if !s.accounts.register(&user.username, &password)? {
+                return Ok(None);
+            }
             tracing::info!(user = %user.username, "registered on the web");
             Ok(Some((user.username.to_string(), password)))
         })
@@ -282,20 +305,23 @@ pub async fn register(
                 password: Some(password),
             },
         ),
-        None => (
-            StatusCode::BAD_REQUEST,
-            RegisterPage {
-                nav: Nav::anonymous(),
-                csrf: token.clone(),
-                error: Some(
-                    "No account awaiting registration has this student id. Check it, or ask \
+        None => {
+            state.0.register_throttle.failure(client, "");
+            (
+                StatusCode::BAD_REQUEST,
+                RegisterPage {
+                    nav: Nav::anonymous(),
+                    csrf: token.clone(),
+                    error: Some(
+                        "No account awaiting registration has this student id. Check it, or ask \
                      your instructor (who can also reset a password you lost)."
-                        .into(),
-                ),
-                username: String::new(),
-                password: None,
-            },
-        ),
+                            .into(),
+                    ),
+                    username: String::new(),
+                    password: None,
+                },
+            )
+        }
     };
     with_anon_cookie(&state, status, page, &token, false)
 }
@@ -319,6 +345,7 @@ pub async fn change_password(
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
     let name = user.username().clone();
+    let current = user.token.clone();
     let outcome = state
         .0
         .auth
@@ -335,7 +362,9 @@ pub async fn change_password(
                     move |s| match accounts::password::check_new_password(&new) {
                         Err(e) => Ok(Some(e.to_string())),
                         Ok(()) => {
-                            s.accounts.set_password(&name, &new)?;
+                            // Every other session ends: one opened with the old password
+                            // (a stolen cookie) must not outlive it.
+                            s.accounts.change_password(&name, &new, &current)?;
                             Ok(None)
                         }
                     },
