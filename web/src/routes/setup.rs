@@ -40,7 +40,12 @@ impl MailSettings {
 struct SetupPage {
     nav: Nav,
     user: String,
-    full_name: String,
+    /// The full name as a quoted gitconfig value.
+    git_name: String,
+    /// `Full Name <user@host>` as a quoted gitconfig value.
+    git_from: String,
+    /// The full name inside muttrc double quotes.
+    mutt_name: String,
     host: String,
     smtp_port: u16,
     smtp_tls: bool,
@@ -58,6 +63,33 @@ struct Autoconfig {
     pop_tls: bool,
 }
 
+/// `name` as a double-quoted gitconfig value: a name with `"`, `\\`, `;` or `#` pasted bare
+/// would change or cut the value.
+fn gitconfig_quoted(name: &str) -> String {
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `name` for the inside of muttrc double quotes, where mutt would run a `` `command` `` and
+/// expand `$variables`: each of those characters, `"` and `\\` is escaped with a backslash.
+fn muttrc_escaped(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if matches!(c, '`' | '$' | '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `GET /setup`.
 pub async fn setup(
     State(state): State<AppState>,
@@ -69,7 +101,14 @@ pub async fn setup(
     let page = SetupPage {
         nav: Nav::of(&user),
         user: user.username().to_string(),
-        full_name: user.session.user.full_name.clone(),
+        git_name: gitconfig_quoted(&user.session.user.full_name),
+        git_from: gitconfig_quoted(&format!(
+            "{} <{}@{}>",
+            user.session.user.full_name,
+            user.username(),
+            m.host
+        )),
+        mutt_name: muttrc_escaped(&user.session.user.full_name),
         host: m.host,
         smtp_port,
         smtp_tls,
@@ -103,6 +142,19 @@ pub async fn autoconfig(State(state): State<AppState>) -> Result<Response, WebEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_full_name_cannot_escape_the_pasted_settings() {
+        let name = r#"Bob `curl x|sh` "$HOME" \ ; # end"#;
+        assert_eq!(
+            muttrc_escaped(name),
+            r#"Bob \`curl x|sh\` \"\$HOME\" \\ ; # end"#
+        );
+        assert_eq!(
+            gitconfig_quoted(name),
+            r#""Bob `curl x|sh` \"$HOME\" \\ ; # end""#
+        );
+    }
 
     #[test]
     fn implicit_tls_is_preferred_and_starttls_is_the_fallback() {

@@ -360,7 +360,12 @@ pub async fn oopsie_use(
         .blocking(move |s| {
             s.course
                 .use_oopsie(&me, &name, view::now(), s.site.oopsies_per_term)
-                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+                .map_err(|e| match e {
+                    // A database failure is the server's problem: the generic error page, and
+                    // nothing internal shown to the student.
+                    denis::OopsieError::Db(e) => WebError::Course(e),
+                    rule => WebError::BadRequest(rule.to_string()),
+                })?;
             tracing::info!(user = %me, assignment = %name, "oopsie used on the web");
             Ok(())
         })
