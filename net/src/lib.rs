@@ -39,7 +39,7 @@ pub mod tls;
 pub use limits::{raise_fd_limit, release_large_allocations};
 pub use line::{Line, LineEnding, LineReader};
 pub use listener::{ListenerSpec, Security, bind};
-pub use server::{Connection, Limits, serve, serve_with_busy_reply};
+pub use server::{Connection, Limits, Listeners, serve, serve_with_busy_reply};
 pub use stream::MaybeTls;
 pub use timeout::with_timeout;
 pub use tls::{CertStatus, TlsAcceptor, TlsError, acceptor, ensure_certificate, server_config};

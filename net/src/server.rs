@@ -133,6 +133,79 @@ where
     accept_loop(listener, spec, tls, limits, busy_reply, shutdown, handler).await
 }
 
+/// The listeners of one service, bound and ready to serve: `coursemail up` binds every service
+/// first (so a port in use fails before anything starts, and port 0 is resolved for printing),
+/// then runs them all.
+pub struct Listeners {
+    bound: Vec<(ListenerSpec, TcpListener)>,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+}
+
+impl Listeners {
+    /// Binds every listener of `specs`. Implicit-TLS listeners need `tls`; plain ones offer
+    /// STARTTLS/STLS when it is given. `service` names the service in errors.
+    pub fn bind(
+        service: &str,
+        specs: &[ListenerSpec],
+        tls: Option<TlsAcceptor>,
+        limits: Limits,
+    ) -> io::Result<Self> {
+        let mut bound = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if spec.security == Security::ImplicitTls && tls.is_none() {
+                return Err(io::Error::other(format!(
+                    "{service} listener {} wants TLS but no certificate is loaded",
+                    spec.addr
+                )));
+            }
+            let listener = crate::listener::bind(spec.addr)?;
+            let mut actual = *spec;
+            actual.addr = listener.local_addr()?;
+            bound.push((actual, listener));
+        }
+        Ok(Self { bound, tls, limits })
+    }
+
+    /// The listeners as bound (with the real port where 0 was asked for).
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, Security)> {
+        self.bound
+            .iter()
+            .map(|(s, _)| (s.addr, s.security))
+            .collect()
+    }
+
+    /// Serves every listener with `handler` until `shutdown` is cancelled; a client over the
+    /// connection limit gets `busy_reply` (see [`serve_with_busy_reply`]).
+    pub async fn run<H, F>(
+        self,
+        busy_reply: &[u8],
+        shutdown: CancellationToken,
+        handler: H,
+    ) -> io::Result<()>
+    where
+        H: Fn(Connection) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (spec, listener) in self.bound {
+            tasks.spawn(serve_with_busy_reply(
+                listener,
+                spec,
+                self.tls.clone(),
+                self.limits,
+                busy_reply.to_vec(),
+                shutdown.clone(),
+                handler.clone(),
+            ));
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.map_err(io::Error::other)??;
+        }
+        Ok(())
+    }
+}
+
 /// What every connection task of one listener shares.
 struct Shared<H> {
     handler: H,

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use journal::store::MailStore;
 use net::credentials::CredentialCheck;
-use net::{CancellationToken, Limits, ListenerSpec, TlsAcceptor};
-use tokio::net::TcpListener;
+use net::{CancellationToken, Limits, ListenerSpec, Listeners, TlsAcceptor};
 
 use crate::deletions::DeletionStore;
 
@@ -35,9 +34,7 @@ const BUSY: &[u8] = b"-ERR [SYS/TEMP] too many connections, try again later\r\n"
 
 /// A POP3 server whose listeners are bound but not yet accepting.
 pub struct PopServer {
-    listeners: Vec<(ListenerSpec, TcpListener)>,
-    tls: Option<TlsAcceptor>,
-    limits: Limits,
+    listeners: Listeners,
     ctx: Arc<PopContext>,
 }
 
@@ -50,54 +47,21 @@ impl PopServer {
         limits: Limits,
         ctx: PopContext,
     ) -> io::Result<Self> {
-        let mut listeners = Vec::with_capacity(specs.len());
-        for spec in specs {
-            if spec.security == net::Security::ImplicitTls && tls.is_none() {
-                return Err(io::Error::other(format!(
-                    "POP3 listener {} wants TLS but no certificate is loaded",
-                    spec.addr
-                )));
-            }
-            let listener = net::bind(spec.addr)?;
-            let mut bound = *spec;
-            bound.addr = listener.local_addr()?;
-            listeners.push((bound, listener));
-        }
         Ok(Self {
-            listeners,
-            tls,
-            limits,
+            listeners: Listeners::bind("POP3", specs, tls, limits)?,
             ctx: Arc::new(ctx),
         })
     }
 
     /// The listeners as bound (with the real port where 0 was asked for).
     pub fn local_addrs(&self) -> Vec<(SocketAddr, net::Security)> {
-        self.listeners
-            .iter()
-            .map(|(s, _)| (s.addr, s.security))
-            .collect()
+        self.listeners.local_addrs()
     }
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (spec, listener) in self.listeners {
-            let ctx = self.ctx.clone();
-            let handler = move |conn| crate::session::run(conn, ctx.clone());
-            tasks.spawn(net::serve_with_busy_reply(
-                listener,
-                spec,
-                self.tls.clone(),
-                self.limits,
-                BUSY.to_vec(),
-                shutdown.clone(),
-                handler,
-            ));
-        }
-        while let Some(result) = tasks.join_next().await {
-            result.map_err(io::Error::other)??;
-        }
-        Ok(())
+        let ctx = self.ctx;
+        let handler = move |conn| crate::session::run(conn, ctx.clone());
+        self.listeners.run(BUSY, shutdown, handler).await
     }
 }

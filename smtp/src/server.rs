@@ -11,8 +11,7 @@ use journal::IdGenerator;
 use journal::session_log::SessionLog;
 use journal::store::MailStore;
 use net::credentials::CredentialCheck;
-use net::{CancellationToken, Limits, ListenerSpec, TlsAcceptor};
-use tokio::net::TcpListener;
+use net::{CancellationToken, Limits, ListenerSpec, Listeners, TlsAcceptor};
 
 use crate::commit::Committer;
 use crate::data::DataLimits;
@@ -89,9 +88,7 @@ const BUSY: &[u8] = b"421 4.3.2 too many connections, try again later\r\n";
 
 /// An SMTP server whose listeners are bound but not yet accepting.
 pub struct SmtpServer {
-    listeners: Vec<(ListenerSpec, TcpListener)>,
-    tls: Option<TlsAcceptor>,
-    limits: Limits,
+    listeners: Listeners,
     shared: Arc<Shared>,
 }
 
@@ -123,56 +120,24 @@ impl SmtpServer {
         ctx.logs
             .finalise_stale(&ctx.mail)
             .map_err(io::Error::other)?;
-        let mut listeners = Vec::with_capacity(specs.len());
-        for spec in specs {
-            if spec.security == net::Security::ImplicitTls && tls.is_none() {
-                return Err(io::Error::other(format!(
-                    "SMTP listener {} wants TLS but no certificate is loaded",
-                    spec.addr
-                )));
-            }
-            let listener = net::bind(spec.addr)?;
-            let mut bound = *spec;
-            bound.addr = listener.local_addr()?;
-            listeners.push((bound, listener));
-        }
+        let listeners = Listeners::bind("SMTP", specs, tls, limits)?;
         let committer = Committer::start(ctx.mail.clone(), ctx.logs.clone())?;
         Ok(Self {
             listeners,
-            tls,
-            limits,
             shared: Arc::new(Shared { ctx, committer }),
         })
     }
 
     /// The listeners as bound (with the real port where 0 was asked for).
     pub fn local_addrs(&self) -> Vec<(SocketAddr, net::Security)> {
-        self.listeners
-            .iter()
-            .map(|(s, _)| (s.addr, s.security))
-            .collect()
+        self.listeners.local_addrs()
     }
 
     /// Serves until `shutdown` is cancelled. Sessions still open then answer `421` and close
     /// their submissions on their own.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (spec, listener) in self.listeners {
-            let shared = self.shared.clone();
-            let handler = move |conn| crate::session::run(conn, shared.clone());
-            tasks.spawn(net::serve_with_busy_reply(
-                listener,
-                spec,
-                self.tls.clone(),
-                self.limits,
-                BUSY.to_vec(),
-                shutdown.clone(),
-                handler,
-            ));
-        }
-        while let Some(result) = tasks.join_next().await {
-            result.map_err(io::Error::other)??;
-        }
-        Ok(())
+        let shared = self.shared;
+        let handler = move |conn| crate::session::run(conn, shared.clone());
+        self.listeners.run(BUSY, shutdown, handler).await
     }
 }
