@@ -37,7 +37,7 @@ pub mod timeout;
 pub mod tls;
 
 pub use limits::{raise_fd_limit, release_large_allocations};
-pub use line::{Line, LineEnding, LineReader};
+pub use line::{Line, LineEnding, LineReader, MAX_QUEUED_REPLIES};
 pub use listener::{ListenerSpec, Security, bind};
 pub use server::{Connection, Limits, Listeners, serve, serve_with_busy_reply};
 pub use stream::MaybeTls;

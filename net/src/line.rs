@@ -14,6 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use buffer::{LineBuffer, Scan};
 
+/// Replies a session may hold back while its client still has commands pipelined.
+pub const MAX_QUEUED_REPLIES: usize = 64 * 1024;
+
 /// One result of [`LineReader::read_line`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -74,6 +77,14 @@ impl<R> LineReader<R> {
     /// clear text before the handshake and may have been injected (RFC 3207 §4.2).
     pub fn buffered(&self) -> &[u8] {
         self.buffer.pending()
+    }
+
+    /// Whether a session should write its `queued` reply bytes before reading the next line:
+    /// when the client has nothing more pipelined (answers to a pipelined burst go out in one
+    /// write, RFC 2920 §3.2, RFC 2449), or once [`MAX_QUEUED_REPLIES`] have piled up, so that a
+    /// client that sends without ever reading cannot make the server buffer without bound.
+    pub fn should_flush(&self, queued: usize) -> bool {
+        self.buffered().is_empty() || queued >= MAX_QUEUED_REPLIES
     }
 
     /// How the last [`Line::Complete`] was terminated; `None` before the first one.

@@ -142,3 +142,18 @@ impl AsyncWrite for MaybeTls {
         }
     }
 }
+
+impl crate::line::LineReader<MaybeTls> {
+    /// STARTTLS (SMTP) and STLS (POP3), after the server said yes: throws away whatever the
+    /// client pipelined behind the command, which was sent in clear text before the handshake and
+    /// may have been injected (RFC 3207 §4.2, RFC 2595 §4), then handshakes within `timeout`.
+    /// Callers write their "go ahead" reply first.
+    pub async fn start_tls(
+        self,
+        acceptor: &TlsAcceptor,
+        timeout: std::time::Duration,
+    ) -> io::Result<MaybeTls> {
+        let (stream, _discarded) = self.into_inner();
+        crate::timeout::with_timeout(timeout, stream.upgrade(acceptor)).await
+    }
+}

@@ -26,9 +26,6 @@ const MAX_LINE: usize = 1024;
 const MAX_FAILURES: u32 = 3;
 /// Messages up to this size are copied into the reply buffer; larger ones are written directly.
 const INLINE_MESSAGE: usize = 256 * 1024;
-/// Queued replies are written once they reach this size even if more commands are pipelined, so
-/// a client that sends without reading cannot make the server buffer without bound.
-const MAX_QUEUED: usize = 64 * 1024;
 
 /// Where the session is in RFC 1939's terms.
 enum State {
@@ -91,7 +88,7 @@ impl Io {
     /// The next line, flushing replies first unless more commands are already pipelined (and
     /// not too much is queued).
     async fn next(&mut self, ctx: &PopContext, shutdown: &CancellationToken) -> io::Result<Input> {
-        if self.reader.buffered().is_empty() || self.replies.pending().len() >= MAX_QUEUED {
+        if self.reader.should_flush(self.replies.pending().len()) {
             self.flush().await?;
         }
         let read = tokio::time::timeout(ctx.idle_timeout, self.reader.read_line());
@@ -196,12 +193,10 @@ impl Session {
                     let Some(acceptor) = self.tls.clone() else {
                         return Ok(());
                     };
-                    // RFC 2595 §4: anything the client pipelined before the handshake is
-                    // discarded, so it cannot be injected into the protected session.
-                    let (stream, _discarded) = io.reader.into_inner();
-                    let stream =
-                        net::with_timeout(self.handshake_timeout, stream.upgrade(&acceptor))
-                            .await?;
+                    let stream = io
+                        .reader
+                        .start_tls(&acceptor, self.handshake_timeout)
+                        .await?;
                     io = Io::new(stream);
                     state = State::Authorization { user: None };
                 }

@@ -89,9 +89,10 @@ impl Io {
         Ok(())
     }
 
-    /// Flushes replies unless the client already pipelined more (RFC 2920 §3.2).
+    /// Flushes replies unless the client already pipelined more (RFC 2920 §3.2) and little is
+    /// queued (see [`LineReader::should_flush`]).
     async fn flush_if_idle(&mut self) -> io::Result<()> {
-        if self.reader.buffered().is_empty() {
+        if self.reader.should_flush(self.replies.pending().len()) {
             self.flush().await?;
         }
         Ok(())
@@ -282,12 +283,10 @@ impl Session {
                     let Some(acceptor) = self.tls.clone() else {
                         return Ok(());
                     };
-                    // RFC 3207 §4.2: anything pipelined after STARTTLS was sent in clear text
-                    // before the handshake and may have been injected; it is thrown away.
-                    let (stream, _discarded) = io.reader.into_inner();
-                    let stream =
-                        net::with_timeout(self.handshake_timeout, stream.upgrade(&acceptor))
-                            .await?;
+                    let stream = io
+                        .reader
+                        .start_tls(&acceptor, self.handshake_timeout)
+                        .await?;
                     io = Io::new(stream);
                     // RFC 3207 §4.2: the client starts over with EHLO.
                     self.greeting = None;

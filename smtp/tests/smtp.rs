@@ -475,6 +475,29 @@ async fn message_over_the_size_limit_is_552_and_the_session_stays_in_sync() {
 }
 
 #[tokio::test]
+async fn a_client_that_never_reads_cannot_make_the_server_queue_without_bound() {
+    let f = Fixture::start().await;
+    let c = Client::connect(f.trusted).await;
+    // Every write ends in the middle of a command, so the server always has pipelined input
+    // pending; it must still start answering once enough is queued.
+    let (mut read, mut write) = tokio::io::split(c.io.into_inner());
+    let writer = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if write.write_all(b"OOP\r\nNOOP\r\nN").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), read.read(&mut first))
+        .await
+        .expect("replies arrive while the client is still sending")
+        .unwrap();
+    assert!(n > 0);
+    writer.abort();
+}
+
+#[tokio::test]
 async fn a_submission_cannot_grow_past_its_byte_limit() {
     let f = Fixture::start().await;
     let mut c = Client::login(f.trusted, "alice", "apw").await;
