@@ -648,6 +648,28 @@ async fn a_series_shares_its_submission_and_leaves_one_record_in_order() {
 }
 
 #[tokio::test]
+async fn a_submission_is_dated_at_its_first_mail_not_at_auth() {
+    let f = Fixture::start().await;
+    let mut c = Client::login(f.trusted, "alice", "apw").await;
+    // A connection held open after AUTH (NOOPs across a deadline) must not date the series
+    // from before the wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.expect("NOOP", "250").await;
+    let before_mail = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let id = c.submit("alice@localhost", "hw1@localhost", SIMPLE).await;
+    c.expect("QUIT", "221").await;
+    let record = f.logs().read(&id.submission()).unwrap();
+    assert!(
+        record.auth_micros >= before_mail,
+        "dated {} but MAIL came at {before_mail}",
+        record.auth_micros
+    );
+}
+
+#[tokio::test]
 async fn rset_and_a_new_ehlo_close_the_session() {
     let f = Fixture::start().await;
     let mut c = Client::login(f.trusted, "alice", "apw").await;
