@@ -63,7 +63,6 @@ pub struct Maildrop {
     hidden: Vec<usize>,
     /// Earlier deletions whose recorded position was stale, with the position found now.
     relocated: Vec<Deleted>,
-    hidden_octets: u64,
     /// Messages marked with DELE in this session, by number.
     marked: BTreeMap<u32, Deleted>,
     count: u32,
@@ -88,7 +87,6 @@ impl Maildrop {
             snapshot,
             hidden,
             relocated,
-            hidden_octets,
             marked: BTreeMap::new(),
         })
     }
@@ -184,11 +182,6 @@ impl Maildrop {
             }
         }
         position
-    }
-
-    /// Octets hidden by earlier deletions (for tests and diagnostics).
-    pub fn hidden_octets(&self) -> u64 {
-        self.hidden_octets
     }
 }
 
