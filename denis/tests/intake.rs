@@ -630,6 +630,28 @@ async fn processing_again_changes_nothing_and_recreates_the_same_tag() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_one_process_a_session_is_checked_once_even_by_two_dispatchers() {
+    // The running intake and the scheduler's catch-up share one Intake: the second must wait
+    // for the first instead of running the same git checks beside it.
+    let course = Course::new();
+    let sids: Vec<SubmissionId> = [("alice", EARLY), ("bob", EARLY + 1), ("carol", EARLY + 2)]
+        .into_iter()
+        .map(|(user, at)| send_series(&course, user, at, "RFC PATCH v1", &good_patches(user)))
+        .collect();
+    let intake = course.intake().await;
+    let other = intake.clone();
+    let (a, b) = tokio::join!(intake.process_all_pending(), other.process_all_pending());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.failed, b.failed), (0, 0));
+    assert_eq!(a.processed + b.processed, sids.len());
+    assert_eq!(
+        intake.sessions_checked(),
+        sids.len() as u64,
+        "no session checked twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_intakes_at_once_record_each_session_once_and_neither_fails() {
     // The daemon's intake and a deadline's catch-up (its scheduler's, or cron's `deadlines
     // run-due`) start and take in the same sessions at the same moment: both write the same

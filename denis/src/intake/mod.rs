@@ -2,10 +2,12 @@
 //! with bounded concurrency, as soon as it closes, and after downtime by a catch-up scan.
 //!
 //! [`Intake::run`] watches `logs/` (module `watch`) and scans it periodically; the scheduling
-//! rules are in `queue`, one session's life in `process`.
+//! rules are in `queue`, one session's life in `process`; `in_flight` keeps two dispatchers of
+//! one process from checking the same session at once.
 
 pub mod check;
 pub mod classify;
+mod in_flight;
 pub mod message;
 mod process;
 mod queue;
@@ -84,6 +86,11 @@ pub(crate) struct Shared {
     /// `course/base.git`: used when it exists (checked per submission, so it can be added later).
     pub(crate) base: PathBuf,
     pub(crate) committer: Identity,
+    /// Sessions being processed by this process (see [`in_flight`]).
+    pub(crate) in_flight: in_flight::InFlight,
+    /// Sessions whose checks actually ran (not skipped as already recorded), for tests and
+    /// metrics: [`Intake::sessions_checked`].
+    pub(crate) checked: std::sync::atomic::AtomicU64,
 }
 
 /// The grader's intake over one data root. Cheap to clone.
@@ -143,8 +150,18 @@ impl Intake {
                 journal,
                 grading,
                 committer,
+                in_flight: in_flight::InFlight::default(),
+                checked: std::sync::atomic::AtomicU64::new(0),
             }),
         })
+    }
+
+    /// How many sessions this intake has checked since it opened (a session found already
+    /// recorded is not counted); shows that no session is checked twice.
+    pub fn sessions_checked(&self) -> u64 {
+        self.shared
+            .checked
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The course database this intake writes.

@@ -47,10 +47,16 @@ pub(crate) async fn process_session(
     shared: Arc<Shared>,
     record: SessionRecord,
 ) -> Result<Option<Submission>, IntakeError> {
+    // Held until the outcome is recorded, so a second dispatcher of this process waits here and
+    // then finds the session processed.
+    let _claim = shared.in_flight.claim(record.submission).await;
     let sh = Arc::clone(&shared);
     let Some(prepared) = blocking(move || prepare(&sh, record)).await? else {
         return Ok(None);
     };
+    shared
+        .checked
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let findings = act(&shared, &prepared).await?;
     let sh = Arc::clone(&shared);
     blocking(move || record_outcome(&sh, &prepared, &findings)).await
