@@ -32,6 +32,9 @@ pub enum Command {
     Denis,
     /// Run the web dashboard alone (as its container does).
     Web,
+    /// Prepare a data root (directories, certificate, databases, journal) and exit: what the
+    /// containers' first step runs before services that mount parts of it read-only start.
+    Init,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),

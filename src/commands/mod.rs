@@ -5,6 +5,7 @@ mod assignment;
 mod deadlines;
 mod denis;
 mod grade;
+mod init;
 mod inspect;
 mod journal;
 mod oopsie;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pop => pop::run(ctx),
         Command::Denis => denis::run(ctx),
         Command::Web => web::run(ctx),
+        Command::Init => init::run(&ctx),
         Command::User(cmd) => user::run(&ctx, cmd),
         Command::Journal(cmd) => journal::run(&ctx, cmd),
         Command::Assignment(cmd) => assignment::run(&ctx, cmd),

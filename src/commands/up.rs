@@ -7,11 +7,10 @@
 use std::convert::Infallible;
 use std::process::ExitCode;
 
-use accounts::Accounts;
-use anyhow::{Context as _, Result};
-use journal::writer::JournalWriter;
+use anyhow::Result;
 use net::CancellationToken;
 
+use super::init;
 use super::serve::{run_until_signal, runtime, service};
 use crate::cli::UpArgs;
 use crate::context::Context;
@@ -29,7 +28,7 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     with_port(&mut pop.tls_listen, args.pop3s_port);
     with_port(&mut pop.stls_listen, args.pop3_port);
     with_port(&mut ctx.config.web.listen, args.web_port);
-    prepare(&ctx)?;
+    init::prepare(&ctx)?;
     let runner = services::deadline_runner(&ctx)?;
     let outlook = services::describe_deadlines(&runner)?;
     runtime()?.block_on(async move {
@@ -77,19 +76,6 @@ fn with_port(addr: &mut String, port: Option<u16>) {
     if let (Some(port), Some((host, _))) = (port, addr.rsplit_once(':')) {
         *addr = format!("{host}:{port}");
     }
-}
-
-/// Everything a service needs on disk before it starts; idempotent.
-pub fn prepare(ctx: &Context) -> Result<()> {
-    ctx.prepare_data_root()?;
-    let tls = ctx.root.tls_dir();
-    net::ensure_certificate(&tls, &ctx.config.hostname)
-        .with_context(|| format!("cannot prepare the TLS certificate in {}", tls.display()))?;
-    let db = ctx.root.accounts_db();
-    Accounts::open(&db)
-        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
-    JournalWriter::init(&ctx.root.journal_file())?;
-    Ok(())
 }
 
 fn print_summary(ctx: &Context, listening: &[String]) {
