@@ -1,14 +1,32 @@
-//! `POST /internal/check`: "are these credentials valid?" for submatrix's auth module.
+//! `POST /internal/check`: "are these credentials valid?" for submatrix's auth module (the course
+//! chat, SPEC §1), which creates the chat user from the answer on first login.
 //!
-//! It answers for any account and is throttled like every login, but it is still a password
-//! oracle: it must only be reachable from the submatrix container (bind the web to an internal
-//! network, or block `/internal/` at the reverse proxy). Never expose it to the internet.
+//! Request: `{"user": "alice", "password": "...", "client": "203.0.113.7"}`, where `client` is
+//! optional: the address the end user reached the chat server from. Answers: 200 with
+//! `{"user": "alice", "full_name": "Alice Liddell"}`, 403 for anything that is not a valid login
+//! (wrong password, unknown user, no password yet), 429 while throttled, 400 for a `client`
+//! that is not an IP address.
+//!
+//! Throttling: every chat login reaches the web from the chat server's one address, so counting
+//! failures per connecting address would let a few students' typos lock every student out of
+//! chat. The chat server forwards the end user's address instead, and the check is throttled
+//! on that address and on the username, with the same throttle as every other login of this
+//! process. A forwarded address is believed only from a caller on a loopback or private
+//! address (a chat server beside the web or on an internal network): from a public address it
+//! could be anyone's lie, so the caller's own address counts, as for a caller that sends none.
+//!
+//! It answers for any account, so it is a password oracle: it must only be reachable from the
+//! submatrix container (bind the web to an internal network, or block `/internal/` at the
+//! reverse proxy). Never expose it to the internet.
+
+use std::net::IpAddr;
 
 use accounts::AuthOutcome;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
 use crate::error::WebError;
 use crate::routes::auth::ClientIp;
@@ -19,22 +37,131 @@ use crate::state::AppState;
 pub struct CheckRequest {
     user: String,
     password: String,
+    /// The end user's address as the chat server saw it.
+    #[serde(default)]
+    client: Option<String>,
 }
 
-/// 200 for valid credentials, 403 otherwise (429 while throttled).
+/// The answer for valid credentials: what the chat needs to create the user.
+#[derive(Serialize)]
+struct Accepted<'a> {
+    user: &'a str,
+    full_name: &'a str,
+}
+
+/// The answer for everything else, so that a caller can log why.
+#[derive(Serialize)]
+struct Refused {
+    error: &'static str,
+}
+
+/// 200 with the account's name for valid credentials, 403 otherwise (429 while throttled).
 pub async fn check(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    ClientIp(caller): ClientIp,
     Json(request): Json<CheckRequest>,
-) -> Result<StatusCode, WebError> {
+) -> Result<Response, WebError> {
+    let client = throttle_address(caller, request.client.as_deref())?;
     let outcome = state
         .0
         .auth
         .authenticate(client, request.user.trim(), &request.password)
         .await?;
     Ok(match outcome {
-        AuthOutcome::Accepted(_) => StatusCode::OK,
-        AuthOutcome::Rejected => StatusCode::FORBIDDEN,
-        AuthOutcome::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        AuthOutcome::Accepted(user) => {
+            tracing::info!(user = %user.username, %client, "chat login checked");
+            let body = Accepted {
+                user: user.username.as_str(),
+                full_name: &user.full_name,
+            };
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        AuthOutcome::Rejected => {
+            let error = "invalid username or password";
+            (StatusCode::FORBIDDEN, Json(Refused { error })).into_response()
+        }
+        AuthOutcome::Throttled => {
+            let error = "too many failed attempts; try again in a few minutes";
+            (StatusCode::TOO_MANY_REQUESTS, Json(Refused { error })).into_response()
+        }
     })
+}
+
+/// The address the throttle counts this check under: the forwarded end user's when given by an
+/// internal caller, the caller's otherwise. A malformed `client` is an error rather than a
+/// silent fallback, since falling back would put every chat user on the caller's one counter.
+fn throttle_address(caller: IpAddr, forwarded: Option<&str>) -> Result<IpAddr, WebError> {
+    let Some(text) = forwarded else {
+        return Ok(caller);
+    };
+    let client = text.trim().parse().map_err(|_| {
+        WebError::BadRequest(format!(
+            "\"client\" must be the end user's IP address, not {:?}",
+            text.chars().take(64).collect::<String>()
+        ))
+    })?;
+    if is_internal(caller) {
+        return Ok(client);
+    }
+    tracing::warn!(
+        %caller,
+        "/internal/check called from a public address: its forwarded client address is \
+         ignored; only the chat server should reach /internal/"
+    );
+    Ok(caller)
+}
+
+/// Where a chat server beside the web or on an internal network connects from: loopback,
+/// private IPv4 (RFC 1918), IPv6 unique-local, and link-local addresses.
+fn is_internal(address: IpAddr) -> bool {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_callers_forwarded_address_replaces_its_own() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for caller in [
+            "127.0.0.1",
+            "10.89.0.4",
+            "192.168.1.2",
+            "::1",
+            "fd00::4",
+            "::ffff:10.0.0.2",
+        ] {
+            let caller = ip(caller);
+            assert_eq!(throttle_address(caller, None).unwrap(), caller);
+            assert_eq!(
+                throttle_address(caller, Some("203.0.113.7")).unwrap(),
+                ip("203.0.113.7")
+            );
+            assert_eq!(
+                throttle_address(caller, Some(" 2001:db8::1 ")).unwrap(),
+                ip("2001:db8::1")
+            );
+            for bad in ["", "-", "203.0.113.7:443", "example.org"] {
+                assert!(throttle_address(caller, Some(bad)).is_err(), "{bad:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_public_caller_cannot_choose_the_address_it_is_counted_under() {
+        // 0.0.0.0 is what a caller of unknown address is taken for.
+        for caller in [
+            "198.51.100.1",
+            "2001:db8::5",
+            "::ffff:198.51.100.1",
+            "0.0.0.0",
+        ] {
+            let caller: IpAddr = caller.parse().unwrap();
+            assert_eq!(throttle_address(caller, Some("10.0.0.1")).unwrap(), caller);
+        }
+    }
 }

@@ -1,0 +1,209 @@
+//! `POST /internal/check`, the credentials check submatrix's auth module calls: what it answers,
+//! and that chat logins, which all arrive from the chat server's one address, are throttled per
+//! end user rather than all together, without letting a public caller pick its address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{Accounts, Authenticator, NewUser, Role, Throttle, ThrottleConfig, Username};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use denis::CourseDb;
+use http_body_util::BodyExt;
+use journal::DataRoot;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use web::{AppState, Site};
+
+struct App {
+    _dir: tempfile::TempDir,
+    router: Router,
+}
+
+/// alice and bob can log in; carol has not registered yet (no password).
+///
+/// The throttle is fast but its slots are wide: a failure delays the next attempt on the same
+/// key by 50 ms, then 100 ms (the cap), and an attempt that would queue past 100 ms is refused.
+/// Two attempts started together on a key at the cap therefore always end in one refusal,
+/// however slowly this machine runs the test.
+fn app() -> App {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let accounts = Accounts::open(&dir.path().join("accounts/accounts.db")).unwrap();
+    let course = CourseDb::open(&dir.path().join("course/course.db")).unwrap();
+    let throttle = Throttle::new(ThrottleConfig {
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        ..ThrottleConfig::default()
+    });
+    for (name, full_name, password) in [
+        ("alice", "Alice Liddell", Some("alice-password")),
+        ("bob", "Bob Builder", Some("bob-password")),
+        ("carol", "Carol Cat", None),
+    ] {
+        accounts
+            .add_user(&NewUser {
+                username: Username::parse(name).unwrap(),
+                full_name: full_name.into(),
+                student_id: None,
+                role: Role::Student,
+                password: password.map(String::from),
+            })
+            .unwrap();
+    }
+    let auth = Authenticator::new(Arc::new(accounts), Arc::new(throttle));
+    let root = DataRoot::new(dir.path().to_path_buf());
+    let state = AppState::new(auth, course, &root, Site::local("mail.example"));
+    App {
+        _dir: dir,
+        router: web::router(state),
+    }
+}
+
+/// Where the chat server connects from: a container on an internal network.
+const CHAT_SERVER: &str = "10.89.0.2";
+
+impl App {
+    /// Posts `body` to the endpoint from the chat server; the status and the body, parsed as
+    /// JSON when it is.
+    async fn check(&self, body: Value) -> (StatusCode, Value) {
+        self.check_from(CHAT_SERVER, body).await
+    }
+
+    /// Posts `body` to the endpoint from `caller`.
+    async fn check_from(&self, caller: &str, body: Value) -> (StatusCode, Value) {
+        let mut request = Request::post("/internal/check")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let caller = SocketAddr::new(caller.parse().unwrap(), 40000);
+        request.extensions_mut().insert(ConnectInfo(caller));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn login(user: &str, password: &str, client: Option<&str>) -> Value {
+    match client {
+        Some(client) => json!({"user": user, "password": password, "client": client}),
+        None => json!({"user": user, "password": password}),
+    }
+}
+
+#[tokio::test]
+async fn valid_credentials_answer_with_the_account_name() {
+    let app = app();
+    let (status, body) = app.check(login("alice", "alice-password", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"user": "alice", "full_name": "Alice Liddell"}));
+    let (status, body) = app
+        .check(login("bob", "bob-password", Some("2001:db8::7")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["user"], "bob");
+}
+
+#[tokio::test]
+async fn every_invalid_login_gets_the_same_refusal() {
+    let app = app();
+    for (user, password) in [
+        ("alice", "wrong-password"),
+        ("nobody", "alice-password"),
+        ("carol", ""),
+        ("Alice", "alice-password"),
+        ("@alice:mail.example", "alice-password"),
+    ] {
+        // Each from its own address, so the throttle stays out of this test.
+        let client = format!("198.51.100.{}", user.len());
+        let (status, body) = app.check(login(user, password, Some(&client))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{user}");
+        assert_eq!(body, json!({"error": "invalid username or password"}));
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_is_not_an_address_is_a_bad_request() {
+    let app = app();
+    let (status, _) = app
+        .check(login("alice", "alice-password", Some("chat.example")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.check(json!({"user": "alice"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// From `caller`, drives the failures of bob (forwarded as from `mistyper`) to the throttle's
+/// cap, then starts two more of his guesses together with alice's valid login (forwarded as
+/// from `alice_from`). Returns the statuses of the two guesses and of alice's login.
+async fn alice_logs_in_while_bob_mistypes(
+    app: &App,
+    caller: &str,
+    mistyper: Option<&str>,
+    alice_from: Option<&str>,
+) -> ([StatusCode; 2], StatusCode) {
+    for _ in 0..2 {
+        let (status, _) = app.check_from(caller, login("bob", "typo", mistyper)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let ((a, _), (b, _), (alice, _)) = tokio::join!(
+        app.check_from(caller, login("bob", "typo", mistyper)),
+        app.check_from(caller, login("bob", "typo", mistyper)),
+        app.check_from(caller, login("alice", "alice-password", alice_from)),
+    );
+    let mut guesses = [a, b];
+    guesses.sort();
+    (guesses, alice)
+}
+
+#[tokio::test]
+async fn mistakes_in_chat_do_not_lock_other_students_out() {
+    // The chat server forwards each end user's address: bob's typos count against his address
+    // and his username only.
+    let app = app();
+    let (guesses, alice) = alice_logs_in_while_bob_mistypes(
+        &app,
+        CHAT_SERVER,
+        Some("203.0.113.5"),
+        Some("198.51.100.9"),
+    )
+    .await;
+    assert_eq!(
+        guesses,
+        [StatusCode::FORBIDDEN, StatusCode::TOO_MANY_REQUESTS],
+        "bob's guesses are throttled"
+    );
+    assert_eq!(alice, StatusCode::OK, "alice is not held up by bob's typos");
+}
+
+#[tokio::test]
+async fn without_a_forwarded_address_the_callers_address_is_counted() {
+    // A caller that does not forward addresses puts every login on its own address: alice is
+    // refused behind bob's guesses. This is what the chat server's `client` field avoids.
+    let app = app();
+    let (guesses, alice) = alice_logs_in_while_bob_mistypes(&app, CHAT_SERVER, None, None).await;
+    assert_eq!(guesses[0], StatusCode::FORBIDDEN);
+    assert_eq!(alice, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_public_caller_cannot_escape_the_throttle_by_forwarding_addresses() {
+    // Someone on the internet who reaches the endpoint and claims a fresh address per attempt is
+    // still counted under their own.
+    let app = app();
+    let (guesses, alice) = alice_logs_in_while_bob_mistypes(
+        &app,
+        "198.51.100.66",
+        Some("203.0.113.5"),
+        Some("203.0.113.6"),
+    )
+    .await;
+    assert_eq!(guesses[0], StatusCode::FORBIDDEN);
+    assert_eq!(alice, StatusCode::TOO_MANY_REQUESTS);
+}
