@@ -2,12 +2,21 @@
 # backup.sh: one archive of a coursemail data root, taken while the services run (SPEC §3, §13).
 #
 #   ./backup.sh --data DIR > state.tar.gz
-#   ./backup.sh --volumes  > state.tar.gz   (compose volumes: not implemented yet, exits 2)
+#   ./backup.sh --volumes [--engine podman|docker] [--prefix NAME-] > state.tar.gz
+#
+# --data backs up the data root DIR. --volumes backs up the containers' named volumes, one per
+# part of the data root: PREFIX + mail, logs, journal, accounts, course, pop, tls and grading
+# (for grading.git), PREFIX being `coursemail-` unless --prefix says otherwise, as podman (the
+# default engine) or docker (--engine docker) keeps them. Every one of them must exist. The
+# volumes are read in place, where the engine keeps their files (`volume inspect`'s mount
+# point), through a private directory of links named like a data root, so both modes run the
+# same steps and give the same guarantees and the same archive; the containers need not stop.
 #
 # The archive is a gzip'd POSIX tar whose members are the data root's own paths (mail/, logs/,
 # journal/journal, accounts/accounts.db, course/course.db, pop/, tls/, grading.git/) with their
 # owners (numeric), modes and `user.*` xattrs, followed by a manifest, `.coursemail-backup`, that
 # restore.sh checks the archive against. Progress goes to stderr, the archive only to stdout.
+# An archive of volumes restores into a data root and the other way round.
 #
 # What the archive guarantees. Let T0 be the moment backup.sh starts:
 #  1. Everything made durable before T0 is in it: every message that got SMTP `250` (its mail/
@@ -31,11 +40,20 @@
 #     recorded yet. A message stored after mail/ was listed is not in the archive; the journal
 #     and the records never name it, so nothing dangles.
 #
-# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), getfattr/setfattr (attr).
+# Who runs it. --data: root, or the user the services run as. --volumes: root for rootful podman
+# and for docker (their volumes are readable by root only). For rootless podman run it as the
+# user who owns the volumes: it runs itself again inside `podman unshare`, the user namespace in
+# which that user is root and the volume files have the owners the containers see, so the
+# archive records those owners, and it restores the same into rootful volumes or a data root.
+# Volumes must be plain named volumes of the `local` driver: one mounted from elsewhere (a
+# `device` option, another driver) is only reachable while a container mounts it.
+#
+# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), getfattr/setfattr (attr);
+# --volumes also podman or docker.
 # Staging: the databases, journal, records, pop/, tls/ and grading.git are staged under $TMPDIR
 # (default /tmp), which must support `user.*` xattrs; mail/ is read in place.
 # Exit status: 0 the archive is complete; 1 the backup failed (discard what was written);
-# 2 usage error (bad arguments, stdout is a terminal, not a data root, --volumes).
+# 2 usage error (bad arguments, stdout is a terminal, not a data root, a volume is missing).
 set -euo pipefail
 shopt -s nullglob
 
@@ -61,44 +79,86 @@ die() {
 usage() {
   cat >&2 <<'EOF'
 Usage: ./backup.sh --data DIR > state.tar.gz
-       ./backup.sh --volumes > state.tar.gz   (compose volumes; not implemented yet)
-Writes one gzip'd tar archive of the coursemail data root DIR to stdout while the services run.
-Restore it with ./restore.sh --data DIR < state.tar.gz.
+       ./backup.sh --volumes [--engine podman|docker] [--prefix NAME-] > state.tar.gz
+Writes one gzip'd tar archive of the coursemail data root DIR, or of the containers' volumes
+(NAME-mail, NAME-logs, ... NAME-grading; NAME- is coursemail- by default), to stdout while the
+services run. Restore it with ./restore.sh --data DIR or ./restore.sh --volumes < state.tar.gz.
 EOF
 }
 
-DATA=
+# The parts of a data root (SPEC §3) in the order the containers' volumes are listed.
+readonly PARTS=(mail logs journal accounts course pop tls grading.git)
+# Volume names (podman's and docker's rule), so that a prefix can never become an option.
+readonly VOLUME_NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+
+DATA='' VOLUMES='' ENGINE='' PREFIX='' SOURCE=''
 parse_args() {
   while [ $# -gt 0 ]; do
     case $1 in
-      --data)
-        [ $# -ge 2 ] || { usage; die 2 "--data needs a directory"; }
-        DATA=$2
-        shift 2
+      --data | --engine | --prefix)
+        # `--data DIR` is read as `--data=DIR`.
+        [ $# -ge 2 ] || { usage; die 2 "$1 needs a value"; }
+        set -- "$1=$2" "${@:3}"
         ;;
       --data=*) DATA=${1#--data=}; shift ;;
-      --volumes)
-        die 2 "--volumes (compose volumes) is not implemented yet; mount the volumes under one directory and use --data DIR"
-        ;;
+      --volumes) VOLUMES=1; shift ;;
+      --engine=*) ENGINE=${1#--engine=}; shift ;;
+      --prefix=*) PREFIX=${1#--prefix=}; shift ;;
       -h | --help) usage; exit 0 ;;
       *) usage; die 2 "unknown argument '$1'" ;;
     esac
   done
-  [ -n "$DATA" ] || { usage; die 2 "say which data root to back up with --data DIR"; }
+  if [ -n "$VOLUMES" ]; then
+    [ -z "$DATA" ] || { usage; die 2 "--data and --volumes exclude each other; say which state to back up"; }
+    ENGINE=${ENGINE:-podman} PREFIX=${PREFIX:-coursemail-}
+    case $ENGINE in podman | docker) ;; *) die 2 "--engine must be podman or docker, not '$ENGINE'" ;; esac
+    [[ $PREFIX =~ $VOLUME_NAME_RE ]] ||
+      die 2 "--prefix '$PREFIX' cannot start a volume name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
+    SOURCE="the $ENGINE volumes $PREFIX*"
+  else
+    [ -n "$DATA" ] || { usage; die 2 "say what to back up: --data DIR or --volumes"; }
+    [ -z "$ENGINE$PREFIX" ] || { usage; die 2 "--engine and --prefix name volumes; use them with --volumes"; }
+  fi
+}
+
+# as_volume_owner ARGS...: for rootless podman, runs this script again with ARGS inside
+# `podman unshare`. The volumes' files belong to the user's sub-uids there, which only that user
+# namespace can read and chown; in it the files have the owners the containers see, which is
+# what the archive should keep. Docker's volumes need root.
+as_volume_owner() {
+  [ "$(id -u)" -ne 0 ] || return 0
+  [ "$ENGINE" = podman ] ||
+    die 2 "docker keeps its volumes where only root can read them; run backup.sh --volumes as root (sudo)"
+  command -v podman >/dev/null || die 2 "podman is not installed; install it or pass --engine docker"
+  local self
+  self=$(realpath -- "${BASH_SOURCE[0]}")
+  exec podman unshare bash "$self" "$@"
 }
 
 preflight() {
   # A tar.gz on a terminal is garbage on the screen and no backup.
   [ ! -t 1 ] || die 2 "stdout is a terminal; redirect the archive to a file: ./backup.sh --data DIR > state.tar.gz"
-  [ -f "$DATA/journal/journal" ] ||
-    die 2 "$DATA is not a coursemail data root (no journal/journal); pass the directory 'coursemail up' prints as its data root"
-  [ -d "$DATA/mail" ] || die 2 "$DATA has no mail/ directory; is it a complete data root?"
-  DATA=$(cd "$DATA" && pwd -P)
   local tool
   for tool in tar gzip sqlite3 flock getfattr setfattr; do
     command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux attr)"
   done
   tar --version 2>/dev/null | grep -q 'GNU tar' || die 2 "tar is not GNU tar, which is needed for xattrs and ordered member lists"
+  [ -z "$VOLUMES" ] || command -v "$ENGINE" >/dev/null ||
+    die 2 "$ENGINE is not installed; install it, or pass --engine to name the one that holds the volumes"
+}
+
+# check_data_root: DATA (a directory, or the links to the volumes) holds a coursemail state.
+check_data_root() {
+  if [ -n "$VOLUMES" ]; then
+    [ -f "$DATA/journal/journal" ] ||
+      die 2 "volume ${PREFIX}journal has no journal file; back up the volumes of a deployment that has started once"
+    return 0
+  fi
+  [ -f "$DATA/journal/journal" ] ||
+    die 2 "$DATA is not a coursemail data root (no journal/journal); pass the directory 'coursemail up' prints as its data root"
+  [ -d "$DATA/mail" ] || die 2 "$DATA has no mail/ directory; is it a complete data root?"
+  DATA=$(cd "$DATA" && pwd -P)
+  SOURCE=$DATA
 }
 
 STAGE=
@@ -107,6 +167,8 @@ cleanup() { [ -z "$STAGE" ] || rm -rf -- "$STAGE"; }
 make_stage() {
   STAGE=$(mktemp -d "${TMPDIR:-/tmp}/coursemail-backup.XXXXXX") ||
     die 1 "cannot create a staging directory under ${TMPDIR:-/tmp}; set TMPDIR to a writable directory"
+  # Absolute, because tar's -C options are relative to each other.
+  STAGE=$(cd "$STAGE" && pwd -P)
   # The journal's state lives in its xattrs: a staging file system that drops them would make an
   # archive whose journal is empty. Fail now rather than after copying.
   local probe=$STAGE/.xattr-probe
@@ -114,9 +176,52 @@ make_stage() {
   setfattr -n user.coursemail -v 1 "$probe" 2>/dev/null ||
     die 1 "the staging directory $STAGE does not support user xattrs; set TMPDIR to a directory on ext4, xfs or btrfs"
   rm -f -- "$probe"
+}
+
+# volume_name PART: the volume that holds the data root's PART.
+volume_name() { printf '%s%s' "$PREFIX" "${1%.git}"; }
+
+# link_volumes: makes DATA a directory of links, one per part of a data root, each to the mount
+# point of its volume, so that the steps below read the volumes in place exactly as they read a
+# data root: the journal lock they take is the live journal/journal.lock the services lock (the
+# same inode, whatever mount namespace opened it), SQLite reads the live databases beside their
+# -wal and -shm, tar's paths go through the links. The directory is inside STAGE (mode 700), so
+# nobody else can swap a link; it takes mail's owner and mode, which the archive keeps as its
+# root's (for a data root restored from it). Removing STAGE removes the links, never their targets.
+link_volumes() {
+  local names
+  names=$("$ENGINE" volume ls --format '{{.Name}}' 2>&1) ||
+    die 1 "$ENGINE cannot list its volumes ($(tail -n1 <<<"$names")); check that $ENGINE works for this user"
+  local part name missing=()
+  for part in "${PARTS[@]}"; do
+    name=$(volume_name "$part")
+    grep -qxF -- "$name" <<<"$names" || missing+=("$name")
+  done
+  [ ${#missing[@]} -eq 0 ] ||
+    die 2 "there is no $ENGINE volume ${missing[*]}; start the deployment once (it creates its volumes) or pass the --prefix its volumes have"
+  DATA=$STAGE/volumes
+  mkdir -m 700 -- "$DATA"
+  local mount device
+  for part in "${PARTS[@]}"; do
+    name=$(volume_name "$part")
+    mount=$("$ENGINE" volume inspect --format '{{.Mountpoint}}' "$name") ||
+      die 1 "$ENGINE cannot inspect volume $name (see its message above)"
+    device=$("$ENGINE" volume inspect --format '{{.Driver}} {{index .Options "device"}}' "$name") || device=
+    [ "$device" = "local " ] ||
+      die 2 "volume $name is not a plain local volume ($device): $ENGINE mounts its files from elsewhere only while a container uses it; keep the state in plain named volumes (as the compose file does)"
+    [ -d "$mount" ] ||
+      die 1 "volume $name's files are not at $mount on this machine; run backup.sh where $ENGINE keeps them (not through a remote $ENGINE)"
+    ln -s -- "$mount" "$DATA/$part"
+  done
+  chmod --reference="$DATA/mail" -- "$DATA"
+  [ "$(id -u)" -ne 0 ] || chown --reference="$DATA/mail" -- "$DATA"
+}
+
+# stage_root: the staging root, with the root's and mail/'s own entries. They come from here,
+# not from the live directories, whose times change as mail arrives (tar would call that a
+# failed read); their files are read live.
+stage_root() {
   mkdir "$STAGE/root"
-  # The root's and mail/'s own entries come from here, not from the live directories, whose
-  # times change as mail arrives (tar would call that a failed read); their files are read live.
   stage_dir .
   stage_dir mail
 }
@@ -254,7 +359,11 @@ copy_grading_repo() {
   local list=$STAGE/grading.list entry
   {
     for entry in "$repo"/* "$repo"/.[!.]*; do
-      [ "${entry##*/}" = objects ] || printf 'grading.git/%s\n' "${entry##*/}"
+      case ${entry##*/} in
+        # objects last; what restore.sh --force set aside in a grading volume is not state.
+        objects | .replaced-*) ;;
+        *) printf 'grading.git/%s\n' "${entry##*/}" ;;
+      esac
     done
     [ ! -d "$repo/objects" ] || echo grading.git/objects
   } >"$list"
@@ -266,7 +375,7 @@ copy_grading_repo() {
 list_ids() {
   [ -d "$1" ] || return 0
   # grep finding nothing is an empty directory, not an error; ls failing is.
-  ls -U -- "$1" | { grep -E "$ID_RE" || true; } | LC_ALL=C sort || die 1 "cannot list $1"
+  ls -U -- "$1/" | { grep -E "$ID_RE" || true; } | LC_ALL=C sort || die 1 "cannot list $1"
 }
 
 # copy_session_records: logs/.open/ first, then logs/. A record moves from .open/ to logs/ when
@@ -318,7 +427,7 @@ write_manifest() {
   {
     echo "coursemail-backup 1"
     echo "created $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "source $DATA"
+    echo "source $SOURCE"
     echo "messages $(count_lines "$mail_list")"
     echo "records $(list_ids "$STAGE/root/logs" | wc -l)"
     echo "open_records $(list_ids "$STAGE/root/logs/.open" | wc -l)"
@@ -345,11 +454,15 @@ write_archive() {
 
 main() {
   parse_args "$@"
+  [ -z "$VOLUMES" ] || as_volume_owner "$@"
   preflight
   trap cleanup EXIT
   make_stage
+  [ -z "$VOLUMES" ] || link_volumes
+  check_data_root
+  stage_root
   local started=$SECONDS
-  say "backing up $DATA"
+  say "backing up $SOURCE"
   snapshot_journal_and_databases
   copy_grading_repo
   copy_session_records

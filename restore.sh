@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# restore.sh: restores an archive written by backup.sh into a data root, then verifies it
-# (SPEC §3, §13).
+# restore.sh: restores an archive written by backup.sh into a data root or into the containers'
+# volumes, then verifies it (SPEC §3, §13).
 #
 #   ./restore.sh --data DIR [--force] < state.tar.gz
-#   ./restore.sh --volumes < state.tar.gz   (compose volumes: not implemented yet, exits 2)
+#   ./restore.sh --volumes [--engine podman|docker] [--prefix NAME-] [--force] < state.tar.gz
 #
-# 1. Refuses while coursemail seems to run on DIR: a lock the services take is held (journal
-#    writers, open SMTP session records, POP3 deletions, the deadline runner, first-start TLS),
-#    or a process has a file under DIR open or mapped.
-# 2. Refuses a non-empty DIR unless --force; with --force the existing state is moved aside to
-#    DIR/.replaced-<time>/ (kept, never deleted: delete it once the restore is checked).
-# 3. Extracts into DIR/.restoring.XXXXXX (on DIR's file system, so putting it in place is a
-#    rename) with owners, modes and `user.*` xattrs, and checks it there: the manifest that
-#    backup.sh writes last is present (an archive cut short has none) and its counts match,
-#    `coursemail journal verify` passes (journal consistent, every record's message present
-#    with its size and header length), and `PRAGMA integrity_check` passes on both databases.
-# 4. Moves the checked state into DIR and prints a summary (messages, records, users).
+# --volumes restores into the named volumes of the containers, one per part of the data root:
+# PREFIX + mail, logs, journal, accounts, course, pop, tls and grading (for grading.git), PREFIX
+# being `coursemail-` unless --prefix says otherwise, as podman (the default engine) or docker
+# (--engine docker) keeps them. Missing volumes are created. Both modes run the same steps on
+# a private directory of links named like a data root (for --volumes, each link leads to where
+# the engine keeps a volume's files), and an archive of either restores into either.
+#
+# 1. Refuses while coursemail seems to run on the target: a lock the services take is held
+#    (journal writers, open SMTP session records, POP3 deletions, the deadline runner,
+#    first-start TLS), or a process has a file under it open or mapped; for --volumes also while
+#    a running container uses one of the volumes.
+# 2. Refuses a non-empty DIR, or volumes that hold anything, unless --force; with --force the
+#    existing state is moved aside to DIR/.replaced-<time>/ (for volumes, to .replaced-<time>/
+#    inside each volume that held something), kept, never deleted: delete it once the restore
+#    is checked.
+# 3. Extracts into DIR/.restoring.XXXXXX (for --volumes, into the mail volume), on the file
+#    system the state goes to, so putting it in place is a rename, with owners, modes and
+#    `user.*` xattrs, and checks it there: the manifest that backup.sh writes last is present (an
+#    archive cut short has none) and its counts match, `coursemail journal verify` passes
+#    (journal consistent, every record's message present with its size and header length), and
+#    `PRAGMA integrity_check` passes on both databases.
+# 4. Moves the checked state into DIR, or into the volumes (each volume's own directory taking
+#    the owner and mode of the directory it stands for, so the services can write to it), and
+#    prints a summary (messages, records, users).
 #
 # Session records that were open at backup time are restored under logs/.open/; smtp finalises
 # them at its next start, and denis processes the closed records course.db has not recorded yet.
 #
+# Who runs it: root, or the user the services run as (--data); root for rootful podman's and
+# docker's volumes. For rootless podman run it as the user who owns the volumes: it runs itself
+# again inside `podman unshare`, where that user is root and the archive's owners become the
+# owners the containers see. Volumes must be plain named volumes of the `local` driver.
+#
 # The coursemail binary (for `journal verify`): $COURSEMAIL_BIN if set, else target/release/ or
 # target/debug/coursemail beside this script, else `coursemail` on PATH.
-# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), find.
-# Exit status: 0 restored and verified; 1 restore failed (DIR unchanged); 2 usage error;
-# 3 refused (DIR not empty, or services running on it); 4 verification failed (DIR unchanged,
-# the extracted state is left in DIR/.restoring.XXXXXX for inspection).
+# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), find; --volumes also podman
+# or docker.
+# Exit status: 0 restored and verified; 1 restore failed (nothing changed, volumes this run
+# created are removed again); 2 usage error; 3 refused (not empty, or services running on it);
+# 4 verification failed (nothing put in place, the extracted state is left in the .restoring.*
+# directory named for inspection).
 set -euo pipefail
 shopt -s nullglob dotglob
 
@@ -48,32 +68,60 @@ die() {
 usage() {
   cat >&2 <<'EOF'
 Usage: ./restore.sh --data DIR [--force] < state.tar.gz
-       ./restore.sh --volumes < state.tar.gz   (compose volumes; not implemented yet)
-Restores an archive written by backup.sh into the data root DIR (created if missing) and verifies
-it. DIR must be empty unless --force, which moves its current state aside to DIR/.replaced-TIME/.
-Stop every coursemail service using DIR first.
+       ./restore.sh --volumes [--engine podman|docker] [--prefix NAME-] [--force] < state.tar.gz
+Restores an archive written by backup.sh into the data root DIR (created if missing), or into the
+containers' volumes NAME-mail, NAME-logs, ... NAME-grading (NAME- is coursemail- by default;
+missing ones are created), and verifies it. The target must be empty unless --force, which moves
+its current state aside to .replaced-TIME/. Stop every coursemail service using it first.
 EOF
 }
 
-DATA='' FORCE=0
+# Volume names (podman's and docker's rule), so that a prefix can never become an option.
+readonly VOLUME_NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+
+DATA='' FORCE=0 VOLUMES='' ENGINE='' PREFIX='' TARGET=''
 parse_args() {
   while [ $# -gt 0 ]; do
     case $1 in
-      --data)
-        [ $# -ge 2 ] || { usage; die 2 "--data needs a directory"; }
-        DATA=$2
-        shift 2
+      --data | --engine | --prefix)
+        # `--data DIR` is read as `--data=DIR`.
+        [ $# -ge 2 ] || { usage; die 2 "$1 needs a value"; }
+        set -- "$1=$2" "${@:3}"
         ;;
       --data=*) DATA=${1#--data=}; shift ;;
+      --volumes) VOLUMES=1; shift ;;
+      --engine=*) ENGINE=${1#--engine=}; shift ;;
+      --prefix=*) PREFIX=${1#--prefix=}; shift ;;
       --force) FORCE=1; shift ;;
-      --volumes)
-        die 2 "--volumes (compose volumes) is not implemented yet; mount the volumes under one directory and use --data DIR"
-        ;;
       -h | --help) usage; exit 0 ;;
       *) usage; die 2 "unknown argument '$1'" ;;
     esac
   done
-  [ -n "$DATA" ] || { usage; die 2 "say which data root to restore into with --data DIR"; }
+  if [ -n "$VOLUMES" ]; then
+    [ -z "$DATA" ] || { usage; die 2 "--data and --volumes exclude each other; say where to restore"; }
+    ENGINE=${ENGINE:-podman} PREFIX=${PREFIX:-coursemail-}
+    case $ENGINE in podman | docker) ;; *) die 2 "--engine must be podman or docker, not '$ENGINE'" ;; esac
+    [[ $PREFIX =~ $VOLUME_NAME_RE ]] ||
+      die 2 "--prefix '$PREFIX' cannot start a volume name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
+    TARGET="the $ENGINE volumes $PREFIX*"
+  else
+    [ -n "$DATA" ] || { usage; die 2 "say where to restore: --data DIR or --volumes"; }
+    [ -z "$ENGINE$PREFIX" ] || { usage; die 2 "--engine and --prefix name volumes; use them with --volumes"; }
+  fi
+}
+
+# as_volume_owner ARGS...: for rootless podman, runs this script again with ARGS inside
+# `podman unshare`. The volumes' files belong to the user's sub-uids there, which only that user
+# namespace can create and chown; in it the archive's numeric owners are the owners the
+# containers see. Docker's volumes need root.
+as_volume_owner() {
+  [ "$(id -u)" -ne 0 ] || return 0
+  [ "$ENGINE" = podman ] ||
+    die 2 "docker keeps its volumes where only root can write them; run restore.sh --volumes as root (sudo)"
+  command -v podman >/dev/null || die 2 "podman is not installed; install it or pass --engine docker"
+  local self
+  self=$(realpath -- "${BASH_SOURCE[0]}")
+  exec podman unshare bash "$self" "$@"
 }
 
 BIN=
@@ -104,7 +152,64 @@ preflight() {
     command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux findutils)"
   done
   tar --version 2>/dev/null | grep -q 'GNU tar' || die 2 "tar is not GNU tar, which is needed to restore xattrs"
+  [ -z "$VOLUMES" ] || command -v "$ENGINE" >/dev/null ||
+    die 2 "$ENGINE is not installed; install it, or pass --engine to name the one that holds the volumes"
   find_binary
+}
+
+# volume_name PART: the volume that holds the data root's PART.
+volume_name() { printf '%s%s' "$PREFIX" "${1%.git}"; }
+
+# PLACES: the directories the state goes into (DIR, or each volume's own directory), with the
+# names they are given in messages. MOUNTS: each part's volume directory; NEW_VOLUMES: the
+# parts whose volume this run created.
+PLACES=() PLACE_NAMES=() LINKS=''
+declare -A MOUNTS=() NEW_VOLUMES=()
+
+# link_volumes: refuses volumes a running container uses, creates the missing ones, and makes
+# DATA a private directory of links, one per part of a data root, each to its volume's own
+# directory, so that the steps below treat the volumes as they treat a data root: the locks they
+# test are the live files the services lock (the same inodes, whatever mount namespace opened
+# them) and the emptiness check sees each volume's content. Removing LINKS removes the links,
+# never their targets.
+link_volumes() {
+  local names
+  names=$("$ENGINE" volume ls --format '{{.Name}}' 2>&1) ||
+    die 1 "$ENGINE cannot list its volumes ($(tail -n1 <<<"$names")); check that $ENGINE works for this user"
+  local part name filters=() users
+  for part in "${STATE_ENTRIES[@]}"; do
+    name=$(volume_name "$part")
+    ! grep -qxF -- "$name" <<<"$names" || filters+=(--filter "volume=$name")
+  done
+  if [ ${#filters[@]} -gt 0 ]; then
+    users=$("$ENGINE" ps "${filters[@]}" --format '{{.Names}}' 2>&1) ||
+      die 1 "$ENGINE cannot list its containers ($(tail -n1 <<<"$users")); check that $ENGINE works for this user"
+    [ -z "$users" ] ||
+      die 3 "running containers use $TARGET ($(tr '\n' ' ' <<<"$users" | sed 's/ $//')); stop them first ($ENGINE stop NAME)"
+  fi
+  LINKS=$(mktemp -d "${TMPDIR:-/tmp}/coursemail-restore.XXXXXX") ||
+    die 1 "cannot create a directory under ${TMPDIR:-/tmp}; set TMPDIR to a writable directory"
+  DATA=$LINKS
+  local mount device
+  for part in "${STATE_ENTRIES[@]}"; do
+    name=$(volume_name "$part")
+    if ! grep -qxF -- "$name" <<<"$names"; then
+      "$ENGINE" volume create "$name" >/dev/null || die 1 "$ENGINE cannot create volume $name (see its message above)"
+      NEW_VOLUMES[$part]=$name
+      say "created volume $name"
+    fi
+    mount=$("$ENGINE" volume inspect --format '{{.Mountpoint}}' "$name") ||
+      die 1 "$ENGINE cannot inspect volume $name (see its message above)"
+    device=$("$ENGINE" volume inspect --format '{{.Driver}} {{index .Options "device"}}' "$name") || device=
+    [ "$device" = "local " ] ||
+      die 2 "volume $name is not a plain local volume ($device): $ENGINE mounts its files from elsewhere only while a container uses it; restore into plain named volumes (as the compose file uses)"
+    [ -d "$mount" ] ||
+      die 1 "volume $name's files are not at $mount on this machine; run restore.sh where $ENGINE keeps them (not through a remote $ENGINE)"
+    ln -s -- "$mount" "$DATA/$part"
+    MOUNTS[$part]=$mount
+    PLACES+=("$mount")
+    PLACE_NAMES+=("volume $name")
+  done
 }
 
 # is_locked FILE: FILE exists and another process holds a lock on it that excludes ours. A
@@ -118,65 +223,98 @@ is_locked() {
   return "$held"
 }
 
-# services_using ROOT: prints one line for each sign that coursemail is running on ROOT.
+# services_using: prints one line for each sign that coursemail is running on DATA.
 services_using() {
-  local root=$1 lock
+  local root=$DATA lock
   for lock in "$root/journal/journal.lock" "$root/course/deadlines.lock" "$root/tls/.lock" \
     "$root"/pop/*.lock "$root"/logs/.open/*; do
     if is_locked "$lock"; then echo "${lock#"$root"/} is locked"; fi
   done
   # The services keep the databases (and pop the journal) open or mapped while they run, even
-  # when idle, so an open descriptor or mapping under ROOT is the surest sign. Processes in
-  # other PID namespaces (containers) are invisible here; their locks above are not.
-  local pid
-  for pid in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$root/*" 2>/dev/null | cut -d/ -f3 | sort -u) \
-    $(grep -lF -- "$root/" /proc/[0-9]*/maps 2>/dev/null | cut -d/ -f3 | sort -u); do
-    [ "$pid" != "$$" ] || continue
-    echo "process $pid ($(cat "/proc/$pid/comm" 2>/dev/null || echo '?')) has files under $root open"
+  # when idle, so an open descriptor or mapping under a place is the surest sign. Processes in
+  # other PID namespaces (containers) are invisible here, and name their files by their own
+  # paths; their locks above are not.
+  local place pid
+  for place in "${PLACES[@]}"; do
+    for pid in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$place/*" 2>/dev/null | cut -d/ -f3 | sort -u) \
+      $(grep -lF -- "$place/" /proc/[0-9]*/maps 2>/dev/null | cut -d/ -f3 | sort -u); do
+      [ "$pid" != "$$" ] || continue
+      echo "process $pid ($(cat "/proc/$pid/comm" 2>/dev/null || echo '?')) has files under $place open"
+    done
   done | sort -u
+}
+
+# existing_state PLACE: sets EXISTING to the entries of PLACE, apart from a file system's own
+# lost+found and what an earlier --force set aside.
+EXISTING=()
+existing_state() {
+  local entry
+  EXISTING=()
+  for entry in "$1"/*; do
+    case ${entry##*/} in
+      lost+found | .replaced-*) ;;
+      *) EXISTING+=("$entry") ;;
+    esac
+  done
 }
 
 CREATED=0
 prepare_target() {
-  if [ ! -e "$DATA" ]; then
-    { mkdir -p -- "$(dirname -- "$DATA")" && mkdir -m 700 -- "$DATA"; } ||
-      die 1 "cannot create $DATA; check the permissions of the directory above it"
-    CREATED=1
+  if [ -z "$VOLUMES" ]; then
+    if [ ! -e "$DATA" ]; then
+      { mkdir -p -- "$(dirname -- "$DATA")" && mkdir -m 700 -- "$DATA"; } ||
+        die 1 "cannot create $DATA; check the permissions of the directory above it"
+      CREATED=1
+    fi
+    [ -d "$DATA" ] || die 2 "$DATA is not a directory"
+    DATA=$(cd "$DATA" && pwd -P)
+    TARGET=$DATA PLACES=("$DATA") PLACE_NAMES=("$DATA")
   fi
-  [ -d "$DATA" ] || die 2 "$DATA is not a directory"
-  DATA=$(cd "$DATA" && pwd -P)
   local signs
-  signs=$(services_using "$DATA")
+  signs=$(services_using)
   [ -z "$signs" ] ||
-    die 3 "coursemail seems to be running on $DATA ($(tr '\n' ';' <<<"$signs" | sed 's/;$//; s/;/; /g')); stop its services first"
-  local existing=() entry
-  for entry in "$DATA"/*; do
-    case ${entry##*/} in
-      lost+found | .replaced-*) ;; # a volume's own directory; an earlier --force's leftovers
-      *) existing+=("$entry") ;;
-    esac
+    die 3 "coursemail seems to be running on $TARGET ($(tr '\n' ';' <<<"$signs" | sed 's/;$//; s/;/; /g')); stop its services first"
+  local i full=()
+  for i in "${!PLACES[@]}"; do
+    existing_state "${PLACES[$i]}"
+    [ ${#EXISTING[@]} -eq 0 ] || full+=("$i")
   done
-  [ ${#existing[@]} -gt 0 ] || return 0
-  [ "$FORCE" -eq 1 ] ||
-    die 3 "$DATA is not empty; restore into an empty directory, or pass --force to move its current state aside"
-  local aside
-  aside=$DATA/.replaced-$(date -u +%Y%m%dT%H%M%SZ)
-  mkdir -m 700 -- "$aside"
-  mv -- "${existing[@]}" "$aside/" || die 1 "cannot move the current state of $DATA aside to $aside"
-  say "moved the current state of $DATA aside to $aside; delete it once the restore is checked"
+  [ ${#full[@]} -gt 0 ] || return 0
+  if [ "$FORCE" -ne 1 ]; then
+    [ -n "$VOLUMES" ] ||
+      die 3 "$DATA is not empty; restore into an empty directory, or pass --force to move its current state aside"
+    local what=''
+    for i in "${full[@]}"; do what+="${what:+, }${PLACE_NAMES[$i]#volume }"; done
+    die 3 "the volumes are not empty ($what); restore into fresh volumes, or pass --force to move their current state aside"
+  fi
+  local stamp aside
+  stamp=.replaced-$(date -u +%Y%m%dT%H%M%SZ)
+  for i in "${full[@]}"; do
+    existing_state "${PLACES[$i]}"
+    aside=${PLACES[$i]}/$stamp
+    mkdir -m 700 -- "$aside"
+    mv -- "${EXISTING[@]}" "$aside/" || die 1 "cannot move the current state of ${PLACE_NAMES[$i]} aside to $aside"
+    say "moved the current state of ${PLACE_NAMES[$i]} aside to $aside; delete it once the restore is checked"
+  done
 }
 
 STAGE='' KEEP_STAGE=0 DONE=0
 cleanup() {
   [ -z "$STAGE" ] || [ "$KEEP_STAGE" -eq 1 ] || rm -rf -- "$STAGE"
-  # A root this run created but could not fill is removed again, so a retry finds it as before.
-  if [ "$CREATED" -eq 1 ] && [ "$DONE" -eq 0 ] && [ "$KEEP_STAGE" -eq 0 ]; then
-    rmdir -- "$DATA" 2>/dev/null || true
+  # The links only: rm never follows them.
+  [ -z "$LINKS" ] || rm -rf -- "$LINKS"
+  # A root or volumes this run created but could not fill are removed again, so a retry finds
+  # them as before.
+  if [ "$DONE" -eq 0 ] && [ "$KEEP_STAGE" -eq 0 ]; then
+    [ "$CREATED" -eq 0 ] || rmdir -- "$DATA" 2>/dev/null || true
+    [ ${#NEW_VOLUMES[@]} -eq 0 ] || "$ENGINE" volume rm "${NEW_VOLUMES[@]}" >/dev/null 2>&1 || true
   fi
 }
 
+# extract: the archive into a new directory in the first place the state goes to (DIR, or the
+# mail volume, the largest part), so that putting mail/ in place is a rename.
 extract() {
-  STAGE=$(mktemp -d "$DATA/.restoring.XXXXXX") || die 1 "cannot create a directory in $DATA"
+  STAGE=$(mktemp -d "${PLACES[0]}/.restoring.XXXXXX") || die 1 "cannot create a directory in ${PLACE_NAMES[0]}"
   say "extracting into $STAGE"
   # GNU tar refuses `..` and strips leading `/` from member names, so an archive cannot write
   # outside STAGE; only the entries of a data root are moved on from there.
@@ -192,13 +330,14 @@ manifest() { sed -n "s/^$1 //p" "$STAGE/$MANIFEST"; }
 # count_ids DIR
 count_ids() {
   [ -d "$1" ] || { echo 0; return; }
-  ls -U -- "$1" | { grep -cE "$ID_RE" || true; }
+  ls -U -- "$1/" | { grep -cE "$ID_RE" || true; }
 }
 
-# fail_verify MESSAGE: verification failed; DIR is unchanged and the extracted state is kept.
+# fail_verify MESSAGE: verification failed; nothing is put in place and the extracted state is
+# kept.
 fail_verify() {
   KEEP_STAGE=1
-  die 4 "$1; $DATA is unchanged, the extracted state is in $STAGE for inspection"
+  die 4 "$1; nothing was put in place in $TARGET, the extracted state is in $STAGE for inspection"
 }
 
 # sql DB STATEMENT...: runs the statements on DB and prints their output.
@@ -254,10 +393,32 @@ verify() {
   USERS=$(sql "$STAGE/accounts/accounts.db" 'SELECT count(*) FROM users') || USERS=unknown
 }
 
+# fill_volume SRC VOLUME: moves the content of the extracted directory SRC into the volume's
+# own directory, which cannot be replaced, and gives it SRC's owner and mode: a new volume is
+# root's, and the services (not root in their containers) must be able to write to it.
+fill_volume() {
+  local src=$1 dst=$2
+  find "$src" -mindepth 1 -maxdepth 1 -exec mv -t "$dst" -- {} + ||
+    die 1 "cannot move the restored $(basename -- "$src")/ into $dst (see mv's message above); restore again, with --force if the volumes kept part of it"
+  chmod --reference="$src" -- "$dst"
+  [ "$(id -u)" -ne 0 ] || chown --reference="$src" -- "$dst"
+}
+
 put_in_place() {
   local entry
   for entry in "${STATE_ENTRIES[@]}"; do
-    [ ! -e "$STAGE/$entry" ] || mv -- "$STAGE/$entry" "$DATA/$entry"
+    if [ -n "$VOLUMES" ]; then
+      if [ -e "$STAGE/$entry" ]; then
+        fill_volume "$STAGE/$entry" "${MOUNTS[$entry]}"
+      elif [ -n "${NEW_VOLUMES[$entry]:-}" ]; then
+        # A part the backup had none of yet (course/ before denis ran): the new volume gets
+        # the owner and mode of the root, as a directory the services create would.
+        chmod --reference="$STAGE" -- "${MOUNTS[$entry]}"
+        [ "$(id -u)" -ne 0 ] || chown --reference="$STAGE" -- "${MOUNTS[$entry]}"
+      fi
+    elif [ -e "$STAGE/$entry" ]; then
+      mv -- "$STAGE/$entry" "$DATA/$entry"
+    fi
   done
   # The archive carries the original root's owner and mode as its `./` entry; a root we created
   # gets them, one that existed (a volume, a prepared directory) keeps its own.
@@ -270,8 +431,10 @@ put_in_place() {
 
 main() {
   parse_args "$@"
+  [ -z "$VOLUMES" ] || as_volume_owner "$@"
   preflight
   trap cleanup EXIT
+  [ -z "$VOLUMES" ] || link_volumes
   prepare_target
   extract
   verify
@@ -280,7 +443,7 @@ main() {
   put_in_place
   STAGE='' DONE=1
   cat <<EOF
-restored $DATA from the backup of $source taken $created
+restored $TARGET from the backup of $source taken $created
   messages     $(count_ids "$DATA/mail")
   records      $(count_ids "$DATA/logs") closed, $open open (smtp finalises open ones at its next start)
   journal      $JOURNAL_SUMMARY

@@ -4,7 +4,8 @@
 # message stored and every record line written before the backup began, byte for byte with their
 # xattrs, a journal that verifies and keeps a restricted user's cap, sound databases with the
 # users, and must come up and serve POP3. restore.sh must refuse a running or non-empty root and
-# an archive cut short.
+# an archive cut short, and both scripts a request for a data root and volumes at once.
+# (--volumes has its own test: backup-volumes.sh.)
 source "$(dirname "$0")/lib/common.bash"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,7 +85,7 @@ wait "$LOAD_PID" 2>/dev/null || true
 expect_contains "$(cat "$WORK/backup.log")" "done" "backup progress on stderr"
 [ "$(ids "$DATA/mail" | wc -l)" -gt "$(wc -l <"$WORK/mail-before")" ] || fail "no mail arrived while the backup ran"
 
-# Refusals: the running root, a non-empty root, an archive cut short, the unimplemented --volumes.
+# Refusals: the running root, a non-empty root, an archive cut short, two targets at once.
 status=0
 restore --data "$DATA" <"$WORK/state.tar.gz" 2>"$WORK/refused.log" || status=$?
 expect_eq "$status" 3 "restore into the running root"
@@ -96,8 +97,10 @@ expect_eq "$status" 1 "restore of an archive cut short"
 [ ! -e "$WORK/cut" ] || fail "a failed restore left $WORK/cut behind"
 for script in backup.sh restore.sh; do
   status=0
-  "$ROOT/$script" --volumes </dev/null >/dev/null 2>&1 || status=$?
-  expect_eq "$status" 2 "$script --volumes"
+  "$ROOT/$script" --data "$WORK/both" --volumes <"$WORK/state.tar.gz" >"$WORK/both.tar.gz" 2>"$WORK/both.log" || status=$?
+  expect_eq "$status" 2 "$script with both --data and --volumes"
+  expect_contains "$(cat "$WORK/both.log")" "exclude each other" "$script says why"
+  [ ! -e "$WORK/both" ] || fail "$script with both --data and --volumes created $WORK/both"
 done
 
 restore --data "$RESTORED" <"$WORK/state.tar.gz" >"$WORK/restore.out" 2>"$WORK/restore.log" ||
