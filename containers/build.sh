@@ -113,12 +113,18 @@ stage_context() {
 }
 
 build_images() {
-  local service
+  local service image previous
   for service in "${SERVICES[@]}"; do
-    say "building localhost/coursemail-$service:latest"
-    "$ENGINE" build --quiet -f "$ROOT/containers/$service.Containerfile" \
-      -t "localhost/coursemail-$service:latest" "$CONTEXT" >/dev/null ||
-      die "building the $service image failed"
+    image=localhost/coursemail-$service:latest
+    previous=$("$ENGINE" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+    say "building $image"
+    "$ENGINE" build --quiet -f "$ROOT/containers/$service.Containerfile" -t "$image" "$CONTEXT" \
+      >/dev/null || die "building the $service image failed"
+    # The image this build replaced, unless a container still uses it: rebuilds would
+    # otherwise pile up untagged images.
+    if [ -n "$previous" ] && [ "$previous" != "$("$ENGINE" image inspect --format '{{.Id}}' "$image")" ]; then
+      "$ENGINE" rmi "$previous" >/dev/null 2>&1 || true
+    fi
   done
 }
 
