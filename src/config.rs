@@ -100,8 +100,12 @@ impl CourseConfig {
 pub struct WebConfig {
     /// HTTP listener as address:port; empty disables the dashboard in `up`.
     pub listen: String,
-    /// Serve HTTPS itself with the certificate in `tls/` (the one smtp and pop use); cookies
-    /// are then `Secure` whatever `secure_cookies` says.
+    /// A second listener, as address:port, serving only the chat's credentials check
+    /// (`POST /internal/check`), which `listen` then no longer serves; empty keeps the check on
+    /// `listen`, believing forwarded addresses from private callers only.
+    pub internal_listen: String,
+    /// Serve HTTPS itself, on both listeners, with the certificate in `tls/` (the one smtp and
+    /// pop use); cookies are then `Secure` whatever `secure_cookies` says.
     pub tls: bool,
     /// Mark cookies `Secure`: set when browsers reach the site over HTTPS (a TLS proxy).
     pub secure_cookies: bool,
@@ -113,6 +117,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            internal_listen: String::new(),
             tls: false,
             secure_cookies: false,
             session_hours: 12,
@@ -556,6 +561,19 @@ mod tests {
         let c = Config::from_layers(Some(file), &env(&[])).unwrap();
         let intake = c.denis.intake("course.example", vec![]);
         assert_eq!(intake.work_dir, PathBuf::from("/srv/denis"));
+    }
+
+    #[test]
+    fn the_internal_listener_is_off_unless_configured() {
+        let c = Config::from_layers(None, &env(&[])).unwrap();
+        assert_eq!(c.web.internal_listen, "");
+        let vars = env(&[("COURSEMAIL_WEB_INTERNAL_LISTEN", "10.89.1.2:8443")]);
+        let c = Config::from_layers(None, &vars).unwrap();
+        assert_eq!(c.web.internal_listen, "10.89.1.2:8443");
+        assert_eq!(
+            c.web.listen, "127.0.0.1:8080",
+            "the dashboard keeps its own listener"
+        );
     }
 
     fn keys(table: &toml::Table, prefix: &str) -> Vec<String> {

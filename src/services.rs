@@ -70,11 +70,15 @@ impl Shared {
 pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
     let c = &ctx.config.smtp;
     let mut specs = Vec::new();
-    for (addr, security) in [
-        (&c.tls_listen, Security::ImplicitTls),
-        (&c.starttls_listen, Security::Plain),
+    for (addr, security, option) in [
+        (&c.tls_listen, Security::ImplicitTls, "[smtp] tls_listen"),
+        (
+            &c.starttls_listen,
+            Security::Plain,
+            "[smtp] starttls_listen",
+        ),
     ] {
-        if let Some(addr) = listen_addr(addr, "smtp")? {
+        if let Some(addr) = listen_addr(addr, option)? {
             specs.push(ListenerSpec {
                 addr,
                 security,
@@ -128,11 +132,11 @@ pub fn smtp(ctx: &Context, shared: &Shared) -> Result<SmtpServer> {
 pub fn pop(ctx: &Context, shared: &Shared) -> Result<PopServer> {
     let c = &ctx.config.pop;
     let mut specs = Vec::new();
-    for (addr, security) in [
-        (&c.tls_listen, Security::ImplicitTls),
-        (&c.stls_listen, Security::Plain),
+    for (addr, security, option) in [
+        (&c.tls_listen, Security::ImplicitTls, "[pop] tls_listen"),
+        (&c.stls_listen, Security::Plain, "[pop] stls_listen"),
     ] {
-        if let Some(addr) = listen_addr(addr, "pop")? {
+        if let Some(addr) = listen_addr(addr, option)? {
             specs.push(ListenerSpec {
                 addr,
                 security,
@@ -204,17 +208,19 @@ pub fn describe_deadlines(runner: &DeadlineRunner) -> Result<String> {
     Ok(format!("deadlines    {outlook}"))
 }
 
-/// Binds the web dashboard (SPEC §11) on `[web] listen`; `None` when that is empty. It opens
+/// Binds the web dashboard (SPEC §11) on `[web] listen`, and the credentials check for the chat
+/// on `[web] internal_listen` when that is set; `None` when `listen` is empty. It opens
 /// `course.db` read-write (grades, oopsies, instructor requests) but never the journal: denis
 /// carries out what touches it (SPEC §3).
 pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
-    let Some(addr) = listen_addr(&ctx.config.web.listen, "web")? else {
+    let c = &ctx.config;
+    let Some(addr) = listen_addr(&c.web.listen, "[web] listen")? else {
         return Ok(None);
     };
+    let internal = listen_addr(&c.web.internal_listen, "[web] internal_listen")?;
     let path = ctx.root.course_db();
     let course = denis::CourseDb::open(&path)
         .with_context(|| format!("cannot open the course database {}", path.display()))?;
-    let c = &ctx.config;
     let port = |listen: &str| {
         listen
             .trim()
@@ -234,9 +240,20 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         lists: c.course.addresses()?,
     };
     let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
-    let server = WebServer::bind(addr, state)
+    let mut server = WebServer::bind(addr, state)
         .await
         .with_context(|| format!("cannot listen on {addr} for the web dashboard ([web] listen)"))?;
+    if let Some(internal) = internal {
+        server = server
+            .with_internal_listener(internal)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {internal} for the chat's credentials check \
+                     ([web] internal_listen); choose a free address:port or leave it empty"
+                )
+            })?;
+    }
     Ok(Some(if c.web.tls {
         server.with_tls(shared.tls.clone())
     } else {
@@ -244,22 +261,31 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
     }))
 }
 
-/// A human description of the web listener for start-up messages.
-pub fn describe_web(server: &WebServer) -> String {
-    match server.local_addr() {
-        Ok(addr) if server.is_tls() => format!("web          https://{addr}/"),
-        Ok(addr) => format!("web          http://{addr}/"),
+/// Human descriptions of the web's listeners for start-up messages: the dashboard, then the
+/// credentials check's URL when it has a listener of its own (what submatrix's `--check-url`
+/// takes).
+pub fn describe_web(server: &WebServer) -> Vec<String> {
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    let mut lines = vec![match server.local_addr() {
+        Ok(addr) => format!("web          {scheme}://{addr}/"),
         Err(_) => "web          (address unknown)".to_string(),
+    }];
+    match server.internal_addr() {
+        Ok(None) => {}
+        Ok(Some(addr)) => lines.push(format!("web internal {scheme}://{addr}/internal/check")),
+        Err(_) => lines.push("web internal (address unknown)".to_string()),
     }
+    lines
 }
 
-/// Parses a listen address from the configuration; empty means "disabled".
-fn listen_addr(text: &str, section: &str) -> Result<Option<SocketAddr>> {
+/// Parses the listen address of `option` (e.g. `[web] listen`) from the configuration; empty
+/// means "disabled".
+fn listen_addr(text: &str, option: &str) -> Result<Option<SocketAddr>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
     text.trim().parse().map(Some).with_context(|| {
-        format!("[{section}] listen address {text:?} is not an address:port such as 127.0.0.1:1110")
+        format!("{option} address {text:?} is not an address:port such as 127.0.0.1:1110")
     })
 }
 

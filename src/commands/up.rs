@@ -49,7 +49,7 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
                 .into_iter()
                 .map(|(a, s)| services::describe(a, s, "POP3")),
         );
-        listening.extend(web.iter().map(services::describe_web));
+        listening.extend(web.iter().flat_map(services::describe_web));
         listening.push(services::describe_grader(&ctx));
         listening.push(outlook);
         print_summary(&ctx, &listening);

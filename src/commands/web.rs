@@ -1,5 +1,6 @@
 //! `coursemail web`: the dashboard alone, on an existing data root (what its container runs:
-//! accounts/ and course/ writable, mail/ read-only, the journal not mounted at all).
+//! accounts/ and course/ writable, mail/ read-only, the journal not mounted at all), with the
+//! chat's credentials check on a listener of its own when `[web] internal_listen` is set.
 
 use std::process::ExitCode;
 
@@ -18,7 +19,9 @@ pub fn run(ctx: Context) -> Result<ExitCode> {
         let Some(server) = services::web(&ctx, &shared).await? else {
             bail!("[web] listen is empty, so there is nothing to serve; set it, e.g. 0.0.0.0:8080");
         };
-        println!("{}", services::describe_web(&server));
+        for line in services::describe_web(&server) {
+            println!("{line}");
+        }
         let shutdown = CancellationToken::new();
         let services = vec![service("web", server.run(shutdown.clone()))];
         run_until_signal(services, shutdown).await

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # submatrix, the course chat: Synapse from PyPI with submatrix/coursemail_auth.py, checking
-# logins against `coursemail up` over HTTPS (trusting only coursemail's certificate), driven
+# logins against `coursemail up` over HTTPS (trusting only coursemail's certificate) on the web's
+# internal listener (`[web] internal_listen`, the only place the check is served then), driven
 # with the Matrix client-server API. Course credentials log in and create the user on first
 # login (display name = full name), the login after works too; a wrong password, an unknown
 # user and a name that is no course username get 403 M_FORBIDDEN; nobody can register or set a
@@ -95,11 +96,31 @@ PYTHONPATH="$SUBMATRIX" "$PY" -m unittest discover -s "$SUBMATRIX" -p 'test_*.py
 echo 'alice-password-1' | cm user add alice --full-name 'Alice Liddell' --password-stdin >/dev/null
 echo 'bob-password-1' | cm user add bob --full-name 'Bob Builder' --password-stdin >/dev/null
 
-COURSEMAIL_WEB_TLS=true start_up
+# Port 0: `up` prints the port the system chose, as for every other listener.
+COURSEMAIL_WEB_TLS=true COURSEMAIL_WEB_INTERNAL_LISTEN=127.0.0.1:0 start_up
 WEB_PORT=$(sed -n 's|.*web  *https://[^:]*:\([0-9]*\)/$|\1|p' "$WORK/up.log")
 [ -n "$WEB_PORT" ] || fail "no https web port in: $(cat "$WORK/up.log")"
-CHECK_URL="https://localhost:$WEB_PORT/internal/check"
+INTERNAL_PORT=$(sed -n 's|.*web internal https://127\.0\.0\.1:\([0-9]*\)/internal/check$|\1|p' \
+  "$WORK/up.log")
+[ -n "$INTERNAL_PORT" ] || fail "no internal listener in: $(cat "$WORK/up.log")"
+CHECK_URL="https://localhost:$INTERNAL_PORT/internal/check"
 CERT="$DATA/tls/cert.pem"
+
+# https_status PORT METHOD PATH [BODY]: the status of one request to coursemail's web on PORT.
+https_status() {
+  local data=()
+  [ -z "${4:-}" ] || data=(-H 'Content-Type: application/json' --data-binary "$4")
+  curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' -X "$2" "${data[@]}" \
+    "https://localhost:$1$3"
+}
+
+# Each listener serves its own: the check is gone from the dashboard's (valid credentials get
+# 404 there), and the internal one serves nothing but the check.
+bob='{"user": "bob", "password": "bob-password-1"}'
+expect_eq "$(https_status "$WEB_PORT" POST /internal/check "$bob")" 404 "check on the dashboard"
+expect_eq "$(https_status "$INTERNAL_PORT" POST /internal/check "$bob")" 200 "check on its own"
+expect_eq "$(https_status "$WEB_PORT" GET /login)" 200 "login page on the dashboard"
+expect_eq "$(https_status "$INTERNAL_PORT" GET /login)" 404 "login page on the internal listener"
 
 # The module trusts coursemail's certificate only when given it: with the system's trust store
 # the self-signed certificate is refused before any password is sent.

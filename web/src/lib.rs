@@ -17,9 +17,13 @@
 //! - [`view`]: the navigation bar and time formatting (pure).
 //! - [`chart`]: the grade-distribution chart as server-rendered SVG (pure).
 //! - [`tls`]: HTTPS without a proxy: a listener that completes TLS handshakes off the accept path.
-//! - [`routes`]: the router; `auth` (login, logout, register, password), `student`
+//! - [`routes`]: the routers; `auth` (login, logout, register, password), `student`
 //!   (dashboard, activity, oopsie), `setup` (mail client settings, autoconfig), `instructor`,
 //!   `internal` (the credentials check for submatrix).
+//!
+//! [`WebServer`] serves the dashboard on one listener, and the credentials check either there or,
+//! with [`WebServer::with_internal_listener`], on a second listener of its own (`[web]
+//! internal_listen`) so that publishing the dashboard never publishes the check.
 
 #![warn(missing_docs)]
 
@@ -37,30 +41,32 @@ pub mod view;
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::serve::ListenerExt;
 use net::{CancellationToken, TlsAcceptor};
 
 pub use error::WebError;
-pub use routes::router;
+pub use routes::{dashboard_router, internal_router, router};
 pub use state::{AppState, Site};
 
-/// Serves the dashboard on `listener` until `shutdown` resolves; in-flight requests finish.
+/// Serves `app` (one of the [`routes`] routers) on `listener` until `shutdown` resolves;
+/// in-flight requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// Serves the dashboard over TLS on `listener` until `shutdown` resolves.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
-    state: AppState,
+    app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // `tap_io` also gives the listener axum's `ConnectInfo<SocketAddr>` (the register and login
@@ -70,15 +76,31 @@ pub async fn serve_tls(
             tracing::debug!(error = %e, "web: cannot set TCP_NODELAY");
         }
     });
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// A bound dashboard listener, ready to [`run`](WebServer::run).
+/// Serves `app` on `listener`, over TLS when given an acceptor, until `shutdown` is cancelled.
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let shutdown = shutdown.cancelled_owned();
+    match tls {
+        Some(acceptor) => serve_tls(listener, acceptor, app, shutdown).await,
+        None => serve(listener, app, shutdown).await,
+    }
+}
+
+/// The bound dashboard listener, and the internal one if any, ready to
+/// [`run`](WebServer::run).
 pub struct WebServer {
     listener: tokio::net::TcpListener,
+    internal: Option<tokio::net::TcpListener>,
     state: AppState,
     tls: Option<TlsAcceptor>,
 }
@@ -88,6 +110,7 @@ impl std::fmt::Debug for WebServer {
         // The TLS acceptor holds key material and has no Debug of its own.
         f.debug_struct("WebServer")
             .field("listener", &self.listener)
+            .field("internal", &self.internal)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -95,17 +118,29 @@ impl std::fmt::Debug for WebServer {
 
 impl WebServer {
     /// Binds `addr` (inside a tokio runtime), so a port clash fails at start-up. It serves plain
-    /// HTTP unless [`with_tls`](WebServer::with_tls) is called.
+    /// HTTP unless [`with_tls`](WebServer::with_tls) is called, and the credentials check along
+    /// with the pages unless
+    /// [`with_internal_listener`](WebServer::with_internal_listener) is.
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<WebServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         Ok(WebServer {
             listener,
+            internal: None,
             state,
             tls: None,
         })
     }
 
-    /// Serves HTTPS with `acceptor` (net's certificate) instead of plain HTTP.
+    /// Binds `addr` as well, for `POST /internal/check` alone ([`internal_router`]); the
+    /// dashboard's listener then answers 404 for `/internal/`. Bind it where only the chat
+    /// server can connect: its callers' forwarded addresses are believed.
+    pub async fn with_internal_listener(mut self, addr: SocketAddr) -> std::io::Result<WebServer> {
+        self.internal = Some(tokio::net::TcpListener::bind(addr).await?);
+        Ok(self)
+    }
+
+    /// Serves HTTPS with `acceptor` (net's certificate) instead of plain HTTP, on both
+    /// listeners.
     pub fn with_tls(mut self, acceptor: TlsAcceptor) -> WebServer {
         self.tls = Some(acceptor);
         self
@@ -116,17 +151,32 @@ impl WebServer {
         self.tls.is_some()
     }
 
-    /// Where it listens.
+    /// Where the dashboard listens.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled.
+    /// Where the credentials check listens, when it has a listener of its own.
+    pub fn internal_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.internal
+            .as_ref()
+            .map(tokio::net::TcpListener::local_addr)
+            .transpose()
+    }
+
+    /// Serves until `shutdown` is cancelled. If either listener fails, the other stops too and
+    /// the error is returned: the service stops as a whole rather than running half.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let shutdown = shutdown.cancelled_owned();
-        match self.tls {
-            Some(acceptor) => serve_tls(self.listener, acceptor, self.state, shutdown).await,
-            None => serve(self.listener, self.state, shutdown).await,
-        }
+        let Some(internal) = self.internal else {
+            let app = router(self.state);
+            return serve_until(self.listener, self.tls, app, shutdown).await;
+        };
+        let pages = dashboard_router(self.state.clone());
+        let check = internal_router(self.state);
+        tokio::try_join!(
+            serve_until(self.listener, self.tls.clone(), pages, shutdown.clone()),
+            serve_until(internal, self.tls, check, shutdown),
+        )
+        .map(|((), ())| ())
     }
 }

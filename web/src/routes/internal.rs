@@ -7,17 +7,25 @@
 //! (wrong password, unknown user, no password yet), 429 while throttled, 400 for a `client`
 //! that is not an IP address.
 //!
+//! It answers for any account, so it is a password oracle that only the chat server may reach.
+//! Where it is served:
+//! - With `[web] internal_listen` set, on that listener alone ([`check_on_internal_listener`]);
+//!   the dashboard's listener answers 404 for `/internal/`. Bind it where only the chat server
+//!   can connect (the containers' internal `chat` network, or loopback).
+//! - Otherwise on the dashboard's listener ([`check`]), as `coursemail up` on one machine has
+//!   it; then block `/internal/` wherever the dashboard is published.
+//!
 //! Throttling: every chat login reaches the web from the chat server's one address, so counting
 //! failures per connecting address would let a few students' typos lock every student out of
 //! chat. The chat server forwards the end user's address instead, and the check is throttled
 //! on that address and on the username, with the same throttle as every other login of this
-//! process. A forwarded address is believed only from a caller on a loopback or private
-//! address (a chat server beside the web or on an internal network): from a public address it
-//! could be anyone's lie, so the caller's own address counts, as for a caller that sends none.
-//!
-//! It answers for any account, so it is a password oracle: it must only be reachable from the
-//! submatrix container (bind the web to an internal network, or block `/internal/` at the
-//! reverse proxy). Never expose it to the internet.
+//! process. On the internal listener the forwarded address is always believed: reaching that
+//! listener at all is the credential. On the dashboard's listener it is believed only from a
+//! caller on a loopback or private address (a chat server beside the web or on an internal
+//! network); from a public address it could be anyone's lie, so the caller's own address
+//! counts, as for a caller that sends none. That rule cannot tell a chat server from a reverse
+//! proxy on a private address relaying the whole internet, which is why deployments should use
+//! the internal listener.
 
 use std::net::IpAddr;
 
@@ -55,13 +63,43 @@ struct Refused {
     error: &'static str,
 }
 
-/// 200 with the account's name for valid credentials, 403 otherwise (429 while throttled).
+/// Whose forwarded `client` address the throttle believes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forwarded {
+    /// Only a loopback or private caller's: the check shares the dashboard's listener.
+    FromPrivateCallers,
+    /// Any caller's: the check has a listener of its own that only the chat server reaches.
+    FromAnyCaller,
+}
+
+/// The check on the dashboard's listener: 200 with the account's name for valid credentials,
+/// 403 otherwise (429 while throttled); a forwarded address counts from private callers only.
 pub async fn check(
     State(state): State<AppState>,
     ClientIp(caller): ClientIp,
     Json(request): Json<CheckRequest>,
 ) -> Result<Response, WebError> {
-    let client = throttle_address(caller, request.client.as_deref())?;
+    answer(&state, caller, request, Forwarded::FromPrivateCallers).await
+}
+
+/// The check on the internal listener: the same answers, and the forwarded address counts
+/// whoever the caller is.
+pub async fn check_on_internal_listener(
+    State(state): State<AppState>,
+    ClientIp(caller): ClientIp,
+    Json(request): Json<CheckRequest>,
+) -> Result<Response, WebError> {
+    answer(&state, caller, request, Forwarded::FromAnyCaller).await
+}
+
+/// Checks the credentials, throttled under the address `forwarded` allows.
+async fn answer(
+    state: &AppState,
+    caller: IpAddr,
+    request: CheckRequest,
+    forwarded: Forwarded,
+) -> Result<Response, WebError> {
+    let client = throttle_address(caller, request.client.as_deref(), forwarded)?;
     let outcome = state
         .0
         .auth
@@ -87,11 +125,16 @@ pub async fn check(
     })
 }
 
-/// The address the throttle counts this check under: the forwarded end user's when given by an
-/// internal caller, the caller's otherwise. A malformed `client` is an error rather than a
-/// silent fallback, since falling back would put every chat user on the caller's one counter.
-fn throttle_address(caller: IpAddr, forwarded: Option<&str>) -> Result<IpAddr, WebError> {
-    let Some(text) = forwarded else {
+/// The address the throttle counts this check under: the forwarded end user's when given by a
+/// caller `forwarded` believes, the caller's otherwise. A malformed `client` is an error rather
+/// than a silent fallback, since falling back would put every chat user on the caller's one
+/// counter.
+fn throttle_address(
+    caller: IpAddr,
+    client: Option<&str>,
+    forwarded: Forwarded,
+) -> Result<IpAddr, WebError> {
+    let Some(text) = client else {
         return Ok(caller);
     };
     let client = text.trim().parse().map_err(|_| {
@@ -100,13 +143,13 @@ fn throttle_address(caller: IpAddr, forwarded: Option<&str>) -> Result<IpAddr, W
             text.chars().take(64).collect::<String>()
         ))
     })?;
-    if is_internal(caller) {
+    if forwarded == Forwarded::FromAnyCaller || is_internal(caller) {
         return Ok(client);
     }
     tracing::warn!(
         %caller,
         "/internal/check called from a public address: its forwarded client address is \
-         ignored; only the chat server should reach /internal/"
+         ignored; only the chat server should reach /internal/ (set [web] internal_listen)"
     );
     Ok(caller)
 }
@@ -124,9 +167,12 @@ fn is_internal(address: IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn an_internal_callers_forwarded_address_replaces_its_own() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         for caller in [
             "127.0.0.1",
             "10.89.0.4",
@@ -136,17 +182,22 @@ mod tests {
             "::ffff:10.0.0.2",
         ] {
             let caller = ip(caller);
-            assert_eq!(throttle_address(caller, None).unwrap(), caller);
-            assert_eq!(
-                throttle_address(caller, Some("203.0.113.7")).unwrap(),
-                ip("203.0.113.7")
-            );
-            assert_eq!(
-                throttle_address(caller, Some(" 2001:db8::1 ")).unwrap(),
-                ip("2001:db8::1")
-            );
-            for bad in ["", "-", "203.0.113.7:443", "example.org"] {
-                assert!(throttle_address(caller, Some(bad)).is_err(), "{bad:?}");
+            for forwarded in [Forwarded::FromPrivateCallers, Forwarded::FromAnyCaller] {
+                assert_eq!(throttle_address(caller, None, forwarded).unwrap(), caller);
+                assert_eq!(
+                    throttle_address(caller, Some("203.0.113.7"), forwarded).unwrap(),
+                    ip("203.0.113.7")
+                );
+                assert_eq!(
+                    throttle_address(caller, Some(" 2001:db8::1 "), forwarded).unwrap(),
+                    ip("2001:db8::1")
+                );
+                for bad in ["", "-", "203.0.113.7:443", "example.org"] {
+                    assert!(
+                        throttle_address(caller, Some(bad), forwarded).is_err(),
+                        "{bad:?}"
+                    );
+                }
             }
         }
     }
@@ -160,8 +211,20 @@ mod tests {
             "::ffff:198.51.100.1",
             "0.0.0.0",
         ] {
-            let caller: IpAddr = caller.parse().unwrap();
-            assert_eq!(throttle_address(caller, Some("10.0.0.1")).unwrap(), caller);
+            let caller = ip(caller);
+            let counted = throttle_address(caller, Some("10.0.0.1"), Forwarded::FromPrivateCallers);
+            assert_eq!(counted.unwrap(), caller);
+        }
+    }
+
+    #[test]
+    fn on_the_internal_listener_every_callers_forwarded_address_counts() {
+        // A chat server reached through NAT or on a routed address is still the chat server.
+        for caller in ["198.51.100.1", "2001:db8::5", "0.0.0.0"] {
+            let counted = throttle_address(ip(caller), Some("10.0.0.1"), Forwarded::FromAnyCaller);
+            assert_eq!(counted.unwrap(), ip("10.0.0.1"));
+            let bad = throttle_address(ip(caller), Some("chat"), Forwarded::FromAnyCaller);
+            assert!(bad.is_err());
         }
     }
 }

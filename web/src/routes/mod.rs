@@ -28,8 +28,35 @@ async fn not_found() -> WebError {
     WebError::NotFound
 }
 
-/// Every route of the dashboard, with the security headers applied.
+/// Every route of the dashboard, `POST /internal/check` included: for a web without an
+/// internal listener, where the check believes a forwarded address from private callers only.
 pub fn router(state: AppState) -> Router {
+    finish(
+        pages().route("/internal/check", post(internal::check)),
+        state,
+    )
+}
+
+/// The dashboard of a web with an internal listener: every route but `/internal/`, which is
+/// answered 404 here so the password oracle is never published with the pages.
+pub fn dashboard_router(state: AppState) -> Router {
+    finish(pages(), state)
+}
+
+/// The internal listener's one route, `POST /internal/check`, believing the forwarded address
+/// of any caller: only the chat server can reach this listener, so the network vouches for it.
+pub fn internal_router(state: AppState) -> Router {
+    finish(
+        Router::new().route(
+            "/internal/check",
+            post(internal::check_on_internal_listener),
+        ),
+        state,
+    )
+}
+
+/// The pages students and instructors see (SPEC §11 paths).
+fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(auth::login_form).post(auth::login))
@@ -52,8 +79,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/mail/config-v1.1.xml", get(setup::autoconfig))
         .route("/static/style.css", get(security::style))
-        .route("/internal/check", post(internal::check))
         .merge(instructor::router())
+}
+
+/// `routes` with 404 for every other path and the security headers on every response.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security::headers))
         .with_state(state)
