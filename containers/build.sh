@@ -3,6 +3,8 @@
 #
 #   containers/build.sh            build localhost/coursemail-{smtp,pop,web,denis}:latest
 #   containers/build.sh --rebase   also rebuild the Debian base of the denis image
+#   containers/build.sh --with-chat  also build localhost/coursemail-submatrix:latest, the
+#                                    course chat (Synapse from PyPI, version submatrix/synapse.version)
 #
 # 1. Builds the coursemail binary on the host, statically linked (glibc's crt-static), so the
 #    smtp, pop and web images can be FROM scratch: the binary and nothing else, no shell.
@@ -15,7 +17,8 @@
 #    directories owned by uid 10000, an empty /tmp) and builds one image per service from
 #    containers/<service>.Containerfile.
 #
-# Needs: cargo, podman (or ENGINE=docker), and for the base debootstrap and root.
+# Needs: cargo, podman (or ENGINE=docker), and for the base debootstrap and root; --with-chat
+# also needs the Debian mirror and PyPI reachable from inside a build.
 # Exit status: 0 every image is built; 1 a step failed (the message says which); 2 usage.
 set -euo pipefail
 
@@ -37,10 +40,12 @@ die() {
 }
 
 REBASE=0
+CHAT=0
 for arg in "$@"; do
   case $arg in
     --rebase) REBASE=1 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    --with-chat) CHAT=1 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) printf '%s: error: unknown argument %q; see --help\n' "$PROG" "$arg" >&2; exit 2 ;;
   esac
 done
@@ -109,17 +114,28 @@ stage_context() {
   done
   chmod 0700 "$context/data"
   chmod 1777 "$context/tmp"
+  # The chat's files (only its image uses them) and its empty state directory.
+  mkdir -p "$context/submatrix" "$context/chat"
+  cp "$ROOT"/submatrix/{coursemail_auth.py,render.py,homeserver.yaml.in,submatrix-start} "$context/submatrix/"
+  chmod 0700 "$context/chat"
   CONTEXT=$context
 }
 
 build_images() {
-  local service image previous
-  for service in "${SERVICES[@]}"; do
+  local service image previous services=("${SERVICES[@]}")
+  # The host's trust store, for the chat image's pip: a host behind a TLS-inspecting proxy
+  # trusts the proxy's CA there, and the build should too.
+  local HOST_CA=()
+  [ ! -s /etc/ssl/certs/ca-certificates.crt ] ||
+    HOST_CA=(--volume /etc/ssl/certs/ca-certificates.crt:/host-ca.crt:ro)
+  [ "$CHAT" = 0 ] || services+=(submatrix)
+  for service in "${services[@]}"; do
     image=localhost/coursemail-$service:latest
     previous=$("$ENGINE" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
     say "building $image"
-    "$ENGINE" build --quiet -f "$ROOT/containers/$service.Containerfile" -t "$image" "$CONTEXT" \
-      >/dev/null || die "building the $service image failed"
+    "$ENGINE" build --quiet -f "$ROOT/containers/$service.Containerfile" -t "$image" \
+      --build-arg SYNAPSE_VERSION="$(cat "$ROOT/submatrix/synapse.version")" "${HOST_CA[@]}" \
+      "$CONTEXT" >/dev/null || die "building the $service image failed"
     # The image this build replaced, unless a container still uses it: rebuilds would
     # otherwise pile up untagged images.
     if [ -n "$previous" ] && [ "$previous" != "$("$ENGINE" image inspect --format '{{.Id}}' "$image")" ]; then
@@ -133,4 +149,4 @@ build_binary
 build_base
 stage_context
 build_images
-say "built ${SERVICES[*]/#/localhost/coursemail-}; start them with podman-compose -f containers/compose.yaml up -d"
+say "built the images; start them with podman-compose -p coursemail -f containers/compose.yaml up -d"

@@ -15,6 +15,9 @@ Enable it in homeserver.yaml, with this file on Synapse's PYTHONPATH (Synapse 1.
           check_url: https://mail.example.org/internal/check
           ca_file: /etc/submatrix/coursemail-cert.pem   # coursemail's tls/cert.pem
           timeout_seconds: 30
+          # Only when check_url's host is not a name in the certificate (a container's
+          # service name, say): the name to verify the certificate against instead.
+          tls_server_name: mail.example.org
 
 `check_url` must be https, unless `allow_plain_http: true` is set (a loopback-only or otherwise
 private link). `ca_file` is the only certificate trusted for it; without one, the system's
@@ -31,6 +34,7 @@ lock the whole course out of the chat.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
@@ -62,7 +66,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 # A valid answer is a few dozen bytes; anything much larger is not coursemail.
 MAX_ANSWER_BYTES = 64 * 1024
 
-CONFIG_KEYS = {"check_url", "ca_file", "timeout_seconds", "allow_plain_http"}
+CONFIG_KEYS = {"check_url", "ca_file", "timeout_seconds", "allow_plain_http", "tls_server_name"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Config:
     ca_file: str | None
     timeout_seconds: float
     tls: ssl.SSLContext | None  # None for an explicitly allowed plain-http URL
+    # The name coursemail's certificate is verified against, when not check_url's host.
+    tls_server_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,24 @@ def parse_config(raw: Any) -> Config:
             "coursemail_auth: ca_file is only used with an https check_url; remove it",
             ("ca_file",),
         )
-    return Config(check_url=url, ca_file=ca_file, timeout_seconds=float(timeout), tls=tls)
+    server_name = raw.get("tls_server_name")
+    if server_name is not None and (not isinstance(server_name, str) or not server_name):
+        raise ConfigError(
+            "coursemail_auth: tls_server_name must be a name in coursemail's certificate",
+            ("tls_server_name",),
+        )
+    if server_name is not None and tls is None:
+        raise ConfigError(
+            "coursemail_auth: tls_server_name is only used with an https check_url; remove it",
+            ("tls_server_name",),
+        )
+    return Config(
+        check_url=url,
+        ca_file=ca_file,
+        timeout_seconds=float(timeout),
+        tls=tls,
+        tls_server_name=server_name,
+    )
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -171,6 +194,39 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         raise Unreachable(f"{req.full_url} answered with a redirect ({code}) to {newurl}")
+
+
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection that verifies the server's certificate against a configured name
+    rather than the URL's host: inside a compose network the web is reached by its service
+    name, which coursemail's certificate does not carry."""
+
+    def __init__(self, *args: Any, tls_server_name: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._tls_server_name = tls_server_name
+
+    def connect(self) -> None:
+        # The TCP connection as plain HTTP makes it (no proxy: the opener has none), then TLS
+        # with the configured name for SNI and the hostname check.
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tls_server_name)
+
+
+class _NamedHTTPSHandler(urllib.request.HTTPSHandler):
+    """urllib's HTTPS handler with `_NamedHTTPSConnection`."""
+
+    def __init__(self, context: ssl.SSLContext, tls_server_name: str):
+        super().__init__(context=context)
+        self._tls = context
+        self._tls_server_name = tls_server_name
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        name = self._tls_server_name
+
+        def connection(host: str, **kwargs: Any) -> _NamedHTTPSConnection:
+            return _NamedHTTPSConnection(host, tls_server_name=name, **kwargs)
+
+        return self.do_open(connection, req, context=self._tls)
 
 
 def ask_coursemail(config: Config, user: str, password: str, client: str | None) -> Verdict:
@@ -186,11 +242,15 @@ def ask_coursemail(config: Config, user: str, password: str, client: str | None)
         headers={"Content-Type": "application/json", "Accept": "application/json"},
         method="POST",
     )
+    if config.tls is not None and config.tls_server_name is not None:
+        https = _NamedHTTPSHandler(config.tls, config.tls_server_name)
+    else:
+        https = urllib.request.HTTPSHandler(context=config.tls)
     opener = urllib.request.build_opener(
         # An empty ProxyHandler: never route a password through an http(s)_proxy from the
         # environment.
         urllib.request.ProxyHandler({}),
-        urllib.request.HTTPSHandler(context=config.tls),
+        https,
         _NoRedirects(),
     )
     try:

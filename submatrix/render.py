@@ -36,6 +36,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--ca-file", help="coursemail's tls/cert.pem, trusted for --check-url")
     parser.add_argument(
+        "--tls-server-name",
+        help="the name in coursemail's certificate, when --check-url's host is not one of them",
+    )
+    parser.add_argument(
         "--allow-plain-http",
         action="store_true",
         help="accept an http:// --check-url (passwords travel unencrypted: private links only)",
@@ -70,6 +74,7 @@ def values(args: argparse.Namespace) -> dict[str, object]:
         "CHECK_URL": args.check_url,
         "CA_FILE": ca_file,
         "ALLOW_PLAIN_HTTP": args.allow_plain_http,
+        "TLS_SERVER_NAME": args.tls_server_name,
         "DATA_DIR": str(data_dir),
         "DATABASE": str(database),
         "LISTEN_ADDRESS": args.listen_address,

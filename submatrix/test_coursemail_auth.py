@@ -13,6 +13,8 @@ import asyncio
 import json
 import os
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -200,6 +202,61 @@ class AskCoursemail(unittest.TestCase):
         )
         with self.assertRaisesRegex(ca.Unreachable, "timed out"):
             ca.ask_coursemail(config, "alice", "pw", None)
+
+
+class AskCoursemailOverTls(unittest.TestCase):
+    """coursemail's certificate names its hostname, not the name a container network gives it."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.cert = os.path.join(tmp.name, "cert.pem")
+        key = os.path.join(tmp.name, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "1", "-subj", "/CN=mail.course.test", "-addext",
+             "subjectAltName=DNS:mail.course.test", "-keyout", key, "-out", self.cert],
+            check=True, capture_output=True,
+        )
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), FakeCoursemail)
+        self.server.received = []
+        self.server.answer = (200, json.dumps({"user": "alice", "full_name": "A"}).encode(), {})
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(self.cert, key)
+        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        self.addCleanup(self.server.server_close)
+        self.addCleanup(self.server.shutdown)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/internal/check"
+
+    def test_the_certificate_is_checked_against_tls_server_name(self):
+        config = ca.parse_config(
+            {"check_url": self.url, "ca_file": self.cert, "tls_server_name": "mail.course.test"}
+        )
+        self.assertTrue(ca.ask_coursemail(config, "alice", "pw", None).accepted)
+
+    def test_without_it_a_certificate_for_another_name_is_refused(self):
+        config = ca.parse_config({"check_url": self.url, "ca_file": self.cert})
+        with self.assertRaisesRegex(ca.Unreachable, "cannot reach"):
+            ca.ask_coursemail(config, "alice", "pw", None)
+        wrong = ca.parse_config(
+            {"check_url": self.url, "ca_file": self.cert, "tls_server_name": "other.test"}
+        )
+        with self.assertRaisesRegex(ca.Unreachable, "cannot reach"):
+            ca.ask_coursemail(wrong, "alice", "pw", None)
+        self.assertEqual(self.server.received, [])
+
+    def test_tls_server_name_needs_https(self):
+        with self.assertRaisesRegex(ConfigError, "tls_server_name"):
+            ca.parse_config(
+                {
+                    "check_url": "http://web:8443/internal/check",
+                    "allow_plain_http": True,
+                    "tls_server_name": "mail.course.test",
+                }
+            )
 
 
 class FakeModuleApi:

@@ -3,9 +3,11 @@
 # checkout, podman-compose brings up containers/compose.yaml, and the course's life runs against
 # it with real clients: students send series with git send-email over TLS, the grader (its own
 # container, no network) checks them, an instructor triggers the initial deadline, students
-# read the released mail over POP3 and see their dashboard over HTTPS. It also checks what the
-# compose file promises (read-only mounts, no shell in the static images), and that
-# coursemail.kube.yaml, played by `podman kube play` on the same volumes, serves the same data.
+# read the released mail over POP3 and see their dashboard over HTTPS, and log in to the course
+# chat (compose.chat.yaml: Synapse asking the web's internal check) with their course password.
+# It also checks what the compose files promise (read-only mounts, no shell in the static
+# images, the check unreachable from outside), and that coursemail.kube.yaml, played by
+# `podman kube play` on the same volumes, serves the same data.
 #
 # Everything runs under a random name prefix on loopback ports, so a real deployment on the same
 # machine is never touched; containers, pods, networks and volumes are removed on exit.
@@ -18,7 +20,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export CONTAINERS_CONF="$ROOT/tests/e2e/lib/containers.conf"
 PROJECT=cmtest$RANDOM$RANDOM
 export CM_PREFIX="$PROJECT-" CM_PUBLISH=127.0.0.1 CM_HOSTNAME=$DOMAIN
-COMPOSE=(podman-compose -p "$PROJECT" -f "$ROOT/containers/compose.yaml")
+COMPOSE=(podman-compose -p "$PROJECT" -f "$ROOT/containers/compose.yaml"
+  -f "$ROOT/containers/compose.chat.yaml")
 PARTS=(mail logs journal accounts course pop tls grading)
 KUBE="$WORK/kube.yaml"
 
@@ -26,21 +29,21 @@ teardown() {
   [ -f "$KUBE" ] && podman kube down "$KUBE" >/dev/null 2>&1
   "${COMPOSE[@]}" down >/dev/null 2>&1
   local part
-  for part in "${PARTS[@]}"; do podman volume rm -f "$CM_PREFIX$part" >/dev/null 2>&1; done
+  for part in "${PARTS[@]}" chat; do podman volume rm -f "$CM_PREFIX$part" >/dev/null 2>&1; done
   podman network ls -q | grep "^${PROJECT}_" | xargs -r podman network rm -f >/dev/null 2>&1
   cleanup
 }
 trap teardown EXIT
 
-# Five free loopback ports for the published services.
-read -r CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT < <(python3 -c '
+# Six free loopback ports for the published services.
+read -r CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_CHAT_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
-export CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT
+export CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_CHAT_PORT
 
-"$ROOT/containers/build.sh" 2>"$WORK/build.log" || { cat "$WORK/build.log"; fail "containers/build.sh failed"; }
+"$ROOT/containers/build.sh" --with-chat 2>"$WORK/build.log" || { cat "$WORK/build.log"; fail "containers/build.sh failed"; }
 "${COMPOSE[@]}" up -d >"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log"; fail "podman-compose up failed"; }
 
 # The CLI runs in the container where what it changes is writable (compose.yaml): accounts and
@@ -66,7 +69,7 @@ wait_port() {
     sleep 0.1
   done
 }
-for port in $CM_SMTPS_PORT $CM_SUBMISSION_PORT $CM_POP3S_PORT $CM_POP3_PORT $CM_HTTPS_PORT; do
+for port in $CM_SMTPS_PORT $CM_SUBMISSION_PORT $CM_POP3S_PORT $CM_POP3_PORT $CM_HTTPS_PORT $CM_CHAT_PORT; do
   wait_port "$port"
 done
 expect_eq "$(podman inspect --format '{{.State.ExitCode}}' "${CM_PREFIX}init")" 0 "init container"
@@ -154,6 +157,40 @@ dashboard=$(curl -sS --cacert "$CERT" -b "$WORK/alice.jar" "$URL/dashboard")
 expect_contains "$dashboard" "hw1" "the dashboard lists hw1"
 expect_contains "$(curl -sS --cacert "$CERT" -b "$WORK/alice.jar" "$URL/activity")" "${SESSION_alice:0:14}" \
   "alice's activity lists her submission"
+# The credentials check is not on the published port.
+expect_eq "$(curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"user\":\"alice\",\"password\":\"$(password alice)\"}" "$URL/internal/check")" 404 \
+  "the published web does not serve /internal/check"
+
+# --- the course chat -------------------------------------------------------------------------
+# chat_login USER PASSWORD: Matrix password login on the chat's published port; prints the
+# status and the body.
+chat_login() {
+  python3 - "$CM_CHAT_PORT" "$1" "$2" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+port, user, password = sys.argv[1:4]
+body = json.dumps({"type": "m.login.password", "password": password,
+                   "identifier": {"type": "m.id.user", "user": user}}).encode()
+request = urllib.request.Request(f"http://127.0.0.1:{port}/_matrix/client/v3/login", data=body,
+                                 headers={"Content-Type": "application/json"})
+for attempt in range(300):
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            print(answer.status, answer.read().decode())
+        break
+    except urllib.error.HTTPError as e:
+        print(e.code, e.read().decode())
+        break
+    except (ConnectionError, urllib.error.URLError):
+        time.sleep(0.1)  # Synapse accepts connections a moment before it answers them
+PY
+}
+chat=$(chat_login alice "$(password alice)")
+expect_contains "$chat" "200 " "alice logs in to the chat with her course password"
+expect_contains "$chat" "\"user_id\":\"@alice:$DOMAIN\"" "alice's chat user"
+chat=$(chat_login alice "not her password")
+expect_contains "$chat" "403 " "a wrong chat password"
+expect_contains "$chat" "M_FORBIDDEN" "a wrong chat password"
 
 # --- the same volumes under podman kube play ---------------------------------------------------
 "${COMPOSE[@]}" down >/dev/null 2>&1

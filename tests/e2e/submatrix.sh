@@ -18,8 +18,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # Importing submatrix/ from here must not leave __pycache__ directories in the checkout.
 export PYTHONDONTWRITEBYTECODE=1
 SUBMATRIX="$ROOT/submatrix"
-# The newest Synapse when this was written; it supports Python 3.10 and later.
-SYNAPSE_VERSION=1.163.2
+# The Synapse the chat is tested with (the chat image installs the same one).
+SYNAPSE_VERSION=$(cat "$SUBMATRIX/synapse.version")
 VENV="$ROOT/target/e2e-venv/synapse"
 PY="$VENV/bin/python"
 SERVER_NAME=chat.test
