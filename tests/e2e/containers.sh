@@ -99,11 +99,7 @@ echo 'prof password 1' | cm user add prof --full-name "Pat Prof" --instructor --
 add_student alice "Alice A"
 add_student bob "Bob B"
 add_student carol "Carol C"
-now=$(date +%s)
-day=86400
-rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
-cm assignment create hw1 --initial "$(rfc3339 $((now + day)))" \
-  --peer-review "$(rfc3339 $((now + 2 * day)))" --final "$(rfc3339 $((now + 3 * day)))" >/dev/null
+assignment_ahead hw1
 
 # Students send their series with git send-email over implicit TLS, verifying the certificate.
 SEND_PORT=$CM_SMTPS_PORT

@@ -14,12 +14,10 @@ expect_contains "$(cat "$WORK/up.log")" "grader" "up says the grader runs"
 add_student alice "Alice A"
 add_student bob "Bob B"
 add_student carol "Carol C"
+# hw1: every deadline ahead (initial submissions).
+assignment_ahead hw1
 now=$(date +%s)
 day=86400
-rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
-# hw1: every deadline ahead (initial submissions).
-cm assignment create hw1 --initial "$(rfc3339 $((now + day)))" \
-  --peer-review "$(rfc3339 $((now + 2 * day)))" --final "$(rfc3339 $((now + 3 * day)))" >/dev/null
 expect_contains "$(cm assignment create alice --initial 1 --peer-review 2 --final 3 2>&1 || true)" \
   "alice is already a username" "assignment named after a user"
 expect_contains "$(cm assignment create hw9 --initial 3 --peer-review 2 --final 4 2>&1 || true)" \

@@ -12,6 +12,18 @@ password() { echo "$1 password 1"; }
 # add_student USER FULL-NAME
 add_student() { password "$1" | cm user add "$1" --full-name "$2" --password-stdin >/dev/null; }
 
+# assignment_ahead NAME: creates assignment NAME whose three deadlines fall one, two and three
+# days from now (students can still submit the initial version).
+assignment_ahead() {
+  local now day=86400
+  now=$(date +%s)
+  cm assignment create "$1" --initial "$(rfc3339 $((now + day)))" \
+    --peer-review "$(rfc3339 $((now + 2 * day)))" --final "$(rfc3339 $((now + 3 * day)))" >/dev/null
+}
+
+# rfc3339 UNIX-SECONDS: the time as RFC 3339 in UTC.
+rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
 # student_repo USER FULL-NAME: a repository in $WORK/repo-USER whose first commit (tag `base`)
 # adds USER/existing.c, which the grader's empty base does not have: patches that change it do
 # not apply there. Cases branch off `base`.
