@@ -13,27 +13,35 @@
 # same steps and give the same guarantees and the same archive; the containers need not stop.
 #
 # The archive is a gzip'd POSIX tar whose members are the data root's own paths (mail/, logs/,
-# journal/journal, accounts/accounts.db, course/course.db, pop/, tls/, grading.git/) with their
-# owners (numeric), modes and `user.*` xattrs, followed by a manifest, `.coursemail-backup`, that
-# restore.sh checks the archive against. Progress goes to stderr, the archive only to stdout.
+# journal/journal, accounts/accounts.db, course/course.db, course/base.git/ when the course has a
+# base repository, pop/, tls/, grading.git/) with their owners (numeric), modes and `user.*`
+# xattrs, followed by a manifest, `.coursemail-backup`, that restore.sh checks the archive
+# against. Progress goes to stderr, the archive only to stdout.
 # An archive of volumes restores into a data root and the other way round.
 #
 # What the archive guarantees. Let T0 be the moment backup.sh starts:
 #  1. Everything made durable before T0 is in it: every message that got SMTP `250` (its mail/
 #     file with `user.header_len`, and its line in a session record, open or closed), every
 #     closed session record, every journal append and restriction (with `user.data_end`, the caps
-#     and their running totals), every committed database transaction, every POP3 deletion and
-#     every grading.git tag.
+#     and their running totals), every committed database transaction, every POP3 deletion,
+#     every grading.git tag, and every push to course/base.git, the course's base repository
+#     that series apply on top of (an instructor may push to it while the services run).
 #  2. The journal and both databases are one cut: they are copied while this script holds the
 #     journal lock, so no journal write lands between them, and the two databases are read in
 #     one SQLite read transaction.
 #  3. Nothing in the archive points outside it: every message the journal or a session record
-#     names, and every grading tag course.db relies on, is in the archive. This follows from the
-#     order of the copies, each store copied after the stores that refer to it: databases and
-#     journal, then grading.git (denis tags before it records a submission; refs before objects),
-#     then session records (open ones before closed ones: a record only ever moves from
-#     logs/.open/ to logs/), then mail/. mail/ files and records are created whole and never
-#     changed or removed, so what a store referred to earlier is still there when it is copied.
+#     names, every grading tag course.db relies on, and every object a ref of grading.git or
+#     course/base.git names, is in the archive. This follows from the order of the copies, each
+#     store copied after the stores that refer to it: databases and journal, then grading.git
+#     (denis tags before it records a submission), then course/base.git (nothing refers to it: a
+#     grading tag holds the base commits it was built on), then session records (open ones
+#     before closed ones: a record only ever moves from logs/.open/ to logs/), then mail/. mail/
+#     files and records are created whole and never changed or removed, so what a store referred
+#     to earlier is still there when it is copied. In a repository the refs are copied before
+#     the objects (git writes objects before the ref that names them), refs/ before packed-refs
+#     (`git pack-refs` writes a ref into packed-refs before it deletes the loose one), and the
+#     copy is checked with `git fsck --connectivity-only`: a `git gc` that packed and pruned
+#     objects meanwhile leaves the copy incomplete, and it is then copied again.
 #  4. Work after the cut may be partly in it: messages and records newer than the databases.
 #     A restored root picks them up as after a crash: smtp finalises the records that were open
 #     (logs/.open/) at its next start, and denis processes the closed records course.db has not
@@ -48,10 +56,11 @@
 # Volumes must be plain named volumes of the `local` driver: one mounted from elsewhere (a
 # `device` option, another driver) is only reachable while a container mounts it.
 #
-# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), getfattr/setfattr (attr);
-# --volumes also podman or docker.
-# Staging: the databases, journal, records, pop/, tls/ and grading.git are staged under $TMPDIR
-# (default /tmp), which must support `user.*` xattrs; mail/ is read in place.
+# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), getfattr/setfattr (attr),
+# git (to check the copied repositories); --volumes also podman or docker.
+# Staging: the databases, journal, records, pop/, tls/, grading.git and course/base.git are
+# staged under $TMPDIR (default /tmp), which must support `user.*` xattrs and hold a copy of
+# them (a large base repository counts); mail/ is read in place.
 # Exit status: 0 the archive is complete; 1 the backup failed (discard what was written);
 # 2 usage error (bad arguments, stdout is a terminal, not a data root, a volume is missing).
 set -euo pipefail
@@ -64,6 +73,9 @@ readonly ID_RE='^[0-9a-f]{30}$'
 readonly MANIFEST=.coursemail-backup
 # How long to wait for a journal writer (a rebuild of a large journal can take seconds).
 readonly LOCK_WAIT_SECS=60
+# How many times a repository is copied before a copy that keeps failing its check is given up:
+# one `git gc` can spoil a copy, several in a row mean something else is wrong.
+readonly REPO_COPY_ATTEMPTS=3
 # The same tar options on every pass, so staging keeps what the archive keeps.
 readonly TAR_META=(--format=posix --xattrs --xattrs-include='user.*' --numeric-owner)
 
@@ -139,8 +151,8 @@ preflight() {
   # A tar.gz on a terminal is garbage on the screen and no backup.
   [ ! -t 1 ] || die 2 "stdout is a terminal; redirect the archive to a file: ./backup.sh --data DIR > state.tar.gz"
   local tool
-  for tool in tar gzip sqlite3 flock getfattr setfattr; do
-    command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux attr)"
+  for tool in tar gzip sqlite3 flock getfattr setfattr git; do
+    command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux attr git)"
   done
   tar --version 2>/dev/null | grep -q 'GNU tar' || die 2 "tar is not GNU tar, which is needed for xattrs and ordered member lists"
   [ -z "$VOLUMES" ] || command -v "$ENGINE" >/dev/null ||
@@ -351,24 +363,83 @@ tolerant_copy() {
   [ "$status" -le 1 ] || die 1 "cannot copy from $src (tar failed, see above)"
 }
 
-# copy_grading_repo: grading.git with its refs before its objects, so that every ref in the
-# archive points at objects that are in it (git writes objects before the ref that names them).
-copy_grading_repo() {
-  local repo=$DATA/grading.git
-  [ -d "$repo" ] || { say "no grading.git yet"; return 0; }
-  local list=$STAGE/grading.list entry
-  {
-    for entry in "$repo"/* "$repo"/.[!.]*; do
-      case ${entry##*/} in
-        # objects last; what restore.sh --force set aside in a grading volume is not state.
-        objects | .replaced-*) ;;
-        *) printf 'grading.git/%s\n' "${entry##*/}" ;;
-      esac
+# git_dir REPO: the git directory of the repository at REPO: REPO itself when it is bare (as
+# grading.git always is and course/base.git should be), REPO/.git when it has a work tree.
+git_dir() { if [ -d "$1/.git" ]; then printf '%s/.git' "$1"; else printf '%s' "$1"; fi; }
+
+# repo_git GITDIR ARGS...: git on the repository GITDIR, named explicitly (git then never looks
+# for one above it, and accepts one owned by the service user) and without this machine's
+# system and user configuration, so that the checks mean the same on every machine.
+repo_git() { GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git --git-dir="$1" "${@:2}"; }
+
+# repo_members REL: what to copy of the repository REL (relative to DATA), one path a line, in
+# the order guarantee 3 needs: the work tree if any, the git directory's files, then refs/, then
+# packed-refs, then objects/. What restore.sh --force set aside in a grading volume is not state.
+repo_members() {
+  local rel=$1 git entry name
+  git=$(git_dir "$rel")
+  if [ "$git" != "$rel" ]; then
+    for entry in "$DATA/$rel"/* "$DATA/$rel"/.[!.]*; do
+      [ "${entry##*/}" = .git ] || printf '%s/%s\n' "$rel" "${entry##*/}"
     done
-    [ ! -d "$repo/objects" ] || echo grading.git/objects
-  } >"$list"
-  stage_dir grading.git
-  tolerant_copy "$DATA" "$list"
+  fi
+  for entry in "$DATA/$git"/* "$DATA/$git"/.[!.]*; do
+    name=${entry##*/}
+    case $name in
+      refs | packed-refs | objects | .replaced-*) ;;
+      *) printf '%s/%s\n' "$git" "$name" ;;
+    esac
+  done
+  for name in refs packed-refs objects; do
+    [ ! -e "$DATA/$git/$name" ] || printf '%s/%s\n' "$git" "$name"
+  done
+}
+
+# copy_repo REL ABSENT: the git repository REL (grading.git, course/base.git) in the order of
+# repo_members, or says ABSENT if there is none. It is copied again while `git fsck
+# --connectivity-only` finds objects missing from the copy (objects that a `git gc` packed and
+# pruned while they were read). A repository that fails the check in place is broken, not busy:
+# the backup stops, as restore.sh would refuse the archive anyway.
+copy_repo() {
+  local rel=$1 attempt out parent=${1%/*}
+  [ -d "$DATA/$rel" ] || { say "$2"; return 0; }
+  [ "$parent" = "$rel" ] || [ -d "$STAGE/root/$parent" ] || stage_dir "$parent"
+  local list=$STAGE/repo.list
+  for ((attempt = 1; attempt <= REPO_COPY_ATTEMPTS; attempt++)); do
+    rm -rf -- "${STAGE:?}/root/$rel"
+    stage_dir "$rel"
+    [ "$(git_dir "$DATA/$rel")" = "$DATA/$rel" ] || stage_dir "$rel/.git"
+    repo_members "$rel" >"$list"
+    tolerant_copy "$DATA" "$list"
+    out=$(fsck_repo "$STAGE/root/$rel") && return 0
+    say "the copy of $rel is incomplete (it changed while it was read: a git gc?); copying it again"
+  done
+  local live
+  live=$(fsck_repo "$DATA/$rel") ||
+    die 1 "$rel is broken in $SOURCE itself (git fsck: $live); repair it, or move it away if the course does not need it, and back up again"
+  die 1 "$rel kept changing while it was copied ($REPO_COPY_ATTEMPTS attempts, git fsck: $out); back up again once pushes and git gc on it have stopped"
+}
+
+# fsck_repo REPO: `git fsck --connectivity-only` on the repository at REPO (every object its refs
+# reach is present); on failure prints git's first complaints on one line.
+fsck_repo() {
+  local out
+  out=$(repo_git "$(git_dir "$1")" fsck --connectivity-only --no-dangling --no-progress 2>&1) && return 0
+  grep -v '^notice:' <<<"$out" | head -n2 | tr '\n' ' ' | sed 's/ $//'
+  return 1
+}
+
+# repo_facts KEY REL: manifest lines for the staged repository REL: how many refs it has and
+# what its HEAD is, which restore.sh checks the restored repository against.
+repo_facts() {
+  local key=$1 git refs head
+  [ -d "$STAGE/root/$2" ] || return 0
+  git=$(git_dir "$STAGE/root/$2")
+  refs=$(repo_git "$git" for-each-ref --format='%(refname)' | wc -l) ||
+    die 1 "git cannot list the refs of the copied $2 (see its message above)"
+  head=$(repo_git "$git" rev-parse -q --verify 'HEAD^{commit}') || head=unborn
+  echo "${key}_refs $refs"
+  echo "${key}_head $head"
 }
 
 # list_ids DIR: the message or submission ids in DIR, sorted (so in order of sessions).
@@ -433,6 +504,8 @@ write_manifest() {
     echo "open_records $(list_ids "$STAGE/root/logs/.open" | wc -l)"
     echo "journal_end $end"
     echo "users $users"
+    repo_facts grading grading.git
+    repo_facts base course/base.git
   } >"$STAGE/$MANIFEST"
 }
 
@@ -464,7 +537,8 @@ main() {
   local started=$SECONDS
   say "backing up $SOURCE"
   snapshot_journal_and_databases
-  copy_grading_repo
+  copy_repo grading.git "no grading.git yet"
+  copy_repo course/base.git "no course/base.git: the course has no base repository"
   copy_session_records
   copy_plain_dir pop
   copy_plain_dir tls

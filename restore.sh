@@ -24,11 +24,13 @@
 #    system the state goes to, so putting it in place is a rename, with owners, modes and
 #    `user.*` xattrs, and checks it there: the manifest that backup.sh writes last is present (an
 #    archive cut short has none) and its counts match, `coursemail journal verify` passes
-#    (journal consistent, every record's message present with its size and header length), and
-#    `PRAGMA integrity_check` passes on both databases.
+#    (journal consistent, every record's message present with its size and header length),
+#    `PRAGMA integrity_check` passes on both databases, and `git fsck --connectivity-only` on
+#    grading.git and course/base.git (the course's base repository, when it has one), whose refs
+#    and HEAD must be those backup.sh recorded.
 # 4. Moves the checked state into DIR, or into the volumes (each volume's own directory taking
 #    the owner and mode of the directory it stands for, so the services can write to it), and
-#    prints a summary (messages, records, users).
+#    prints a summary (messages, records, users, repositories).
 #
 # Session records that were open at backup time are restored under logs/.open/; smtp finalises
 # them at its next start, and denis processes the closed records course.db has not recorded yet.
@@ -40,8 +42,8 @@
 #
 # The coursemail binary (for `journal verify`): $COURSEMAIL_BIN if set, else target/release/ or
 # target/debug/coursemail beside this script, else `coursemail` on PATH.
-# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), find; --volumes also podman
-# or docker.
+# Needs: bash, GNU tar, gzip, sqlite3 (the CLI), flock (util-linux), find, git; --volumes also
+# podman or docker.
 # Exit status: 0 restored and verified; 1 restore failed (nothing changed, volumes this run
 # created are removed again); 2 usage error; 3 refused (not empty, or services running on it);
 # 4 verification failed (nothing put in place, the extracted state is left in the .restoring.*
@@ -52,7 +54,8 @@ shopt -s nullglob dotglob
 readonly PROG=restore.sh
 readonly ID_RE='^[0-9a-f]{30}$'
 readonly MANIFEST=.coursemail-backup
-# What a data root holds (SPEC §3); nothing else from an archive is put in place.
+# What a data root holds (SPEC §3); nothing else from an archive is put in place. course/ holds
+# course.db and the course's base repository, base.git.
 readonly STATE_ENTRIES=(mail logs journal accounts course pop tls grading.git)
 readonly TAR_META=(--format=posix --xattrs --xattrs-include='user.*' --numeric-owner)
 
@@ -148,8 +151,8 @@ find_binary() {
 preflight() {
   [ ! -t 0 ] || die 2 "stdin is a terminal; feed the archive in: ./restore.sh --data DIR < state.tar.gz"
   local tool
-  for tool in tar gzip sqlite3 flock find; do
-    command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux findutils)"
+  for tool in tar gzip sqlite3 flock find git; do
+    command -v "$tool" >/dev/null || die 2 "$tool is not installed; install it (Debian: tar gzip sqlite3 util-linux findutils git)"
   done
   tar --version 2>/dev/null | grep -q 'GNU tar' || die 2 "tar is not GNU tar, which is needed to restore xattrs"
   [ -z "$VOLUMES" ] || command -v "$ENGINE" >/dev/null ||
@@ -361,6 +364,42 @@ check_database() {
   [ "$result" = ok ] || fail_verify "${db#"$STAGE"/} fails integrity_check: $(head -n3 <<<"$result" | tr '\n' ' ')"
 }
 
+# git_dir REPO: the git directory of the repository at REPO: REPO itself when it is bare, REPO/.git
+# when it has a work tree (backup.sh archives either).
+git_dir() { if [ -d "$1/.git" ]; then printf '%s/.git' "$1"; else printf '%s' "$1"; fi; }
+
+# repo_git GITDIR ARGS...: git on the repository GITDIR, named explicitly (git then never looks
+# for one above it, and accepts one owned by the service user) and without this machine's
+# system and user configuration, so that the checks mean what they mean to backup.sh.
+repo_git() { GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git --git-dir="$1" "${@:2}"; }
+
+# check_repo KEY REL: the extracted repository REL passes `git fsck --connectivity-only` (every
+# object its refs reach is there) and has the number of refs and the HEAD that backup.sh wrote
+# in the manifest as KEY_refs and KEY_head (an archive of an older backup.sh has neither: then
+# fsck alone). Adds a line about it to REPOS.
+REPOS=''
+check_repo() {
+  local key=$1 rel=$2 want_refs want_head git out refs head
+  want_refs=$(manifest "${key}_refs") want_head=$(manifest "${key}_head")
+  if [ ! -d "$STAGE/$rel" ]; then
+    [ -z "$want_refs" ] || fail_verify "the archive has no $rel, though backup.sh archived one"
+    return 0
+  fi
+  git=$(git_dir "$STAGE/$rel")
+  out=$(repo_git "$git" fsck --connectivity-only --no-dangling --no-progress 2>&1) ||
+    fail_verify "$rel fails git fsck --connectivity-only: $(grep -v '^notice:' <<<"$out" | head -n2 | tr '\n' ' ' | sed 's/ $//')"
+  refs=$(repo_git "$git" for-each-ref --format='%(refname)' | wc -l) ||
+    fail_verify "git cannot list the refs of $rel"
+  head=$(repo_git "$git" rev-parse -q --verify 'HEAD^{commit}') || head=unborn
+  [ -z "$want_refs" ] || [ "$refs" = "$want_refs" ] ||
+    fail_verify "$rel has $refs refs but backup.sh archived $want_refs"
+  [ -z "$want_head" ] || [ "$head" = "$want_head" ] ||
+    fail_verify "$rel's HEAD is $head but backup.sh archived $want_head"
+  REPOS+="${REPOS:+; }$rel $refs ref"
+  [ "$refs" = 1 ] || REPOS+=s
+  [ "$head" = unborn ] || REPOS+=", HEAD ${head:0:12}"
+}
+
 JOURNAL_SUMMARY='' USERS='' DATABASES=''
 verify() {
   local messages records
@@ -391,6 +430,9 @@ verify() {
     DATABASES+=" passes integrity_check (the backup had no course.db: denis had not run yet)"
   fi
   USERS=$(sql "$STAGE/accounts/accounts.db" 'SELECT count(*) FROM users') || USERS=unknown
+  say "checking the git repositories"
+  check_repo grading grading.git
+  check_repo base course/base.git
 }
 
 # fill_volume SRC VOLUME: moves the content of the extracted directory SRC into the volume's
@@ -449,6 +491,7 @@ restored $TARGET from the backup of $source taken $created
   journal      $JOURNAL_SUMMARY
   users        $USERS
   databases    $DATABASES
+  git          ${REPOS:-no repositories (denis had not run yet)}
 EOF
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # backup.sh --volumes and restore.sh --volumes with real podman volumes (SPEC §13). A data root
 # holding every part of the state (messages, closed records, a journal with a frozen user, both
-# databases, a grading tag, POP3 deletions, the certificate), owned by the containers' service
-# uid, is backed up with --data and restored into fresh volumes; the volumes are backed up while
-# the test holds the journal lock (the backup must wait for it: it locks the live file the
-# services lock), and that archive is restored into a new data root, which must equal the
-# original: every file and directory with its bytes, owner, mode and `user.*` xattrs, the same
-# database content, a journal that verifies. Also: backup --volumes names the missing volume;
+# databases, a grading tag, the course's base repository in the course volume, POP3 deletions,
+# the certificate), owned by the containers' service uid, is backed up with --data and restored
+# into fresh volumes; the volumes are backed up while the test holds the journal lock (the
+# backup must wait for it: it locks the live file the services lock), and that archive is
+# restored into a new data root, which must equal the original: every file and directory with
+# its bytes, owner, mode and `user.*` xattrs, the same database content, a journal that
+# verifies, the same base repository HEAD. Also: backup --volumes names the missing volume;
 # restore --volumes refuses volumes that hold data unless --force, and refuses (even with
 # --force) while a running container uses one; a failed restore removes the volumes it created.
 #
@@ -95,6 +96,12 @@ kill "$UP_PID"
 wait "$UP_PID" 2>/dev/null || true
 [ -n "$(find "$DATA/pop" -type f ! -name '*.lock')" ] || fail "bob's deletion left nothing under pop/"
 getfattr --absolute-names -n user.carol_limit "$DATA/journal/journal" >/dev/null 2>&1 || fail "carol is not frozen"
+# The course's base repository (course/base.git, in the course volume beside course.db), as an
+# instructor places it: the commit alice's series starts from.
+git init -q --bare "$DATA/course/base.git"
+git -C "$WORK/repo-alice" push -q "$DATA/course/base.git" base:refs/heads/main
+git --git-dir="$DATA/course/base.git" symbolic-ref HEAD refs/heads/main
+BASE_HEAD=$(git --git-dir="$DATA/course/base.git" rev-parse HEAD)
 # As in the containers: the service uid owns the state.
 chown -R "$SERVICE_UID:$SERVICE_UID" "$DATA"
 chown -R "$POP_UID:$POP_UID" "$DATA/pop"
@@ -126,6 +133,8 @@ for part in mail logs journal accounts course pop tls grading.git; do
 done
 expect_eq "$(listing "$(volume_dir "${P}mail")")" "$(listing "$DATA/mail")" "the mail volume"
 expect_eq "$(listing "$(volume_dir "${P}grading")")" "$(listing "$DATA/grading.git")" "the grading volume"
+expect_eq "$(listing "$(volume_dir "${P}course")/base.git")" "$(listing "$DATA/course/base.git")" "base.git in the course volume"
+expect_contains "$(cat "$WORK/restore-v.out")" "course/base.git 1 ref, HEAD ${BASE_HEAD:0:12}" "base.git verified"
 
 # --- refusals: volumes that hold data, a running container -----------------------------------
 before=$(for part in mail journal accounts; do listing "$(volume_dir "$P$part")"; done)
@@ -208,10 +217,12 @@ def state(root):
         for name in os.listdir(os.path.join(root, d)):
             if not name.startswith(".") and not name.endswith(".lock") and os.path.isfile(os.path.join(root, d, name)):
                 add(f"{d}/{name}")
-    for top, dirs, files in os.walk(os.path.join(root, "grading.git")):
-        for name in dirs + files:
-            if not name.endswith(".lock"):
-                add(os.path.relpath(os.path.join(top, name), root))
+    add("course/base.git")
+    for repo in ("grading.git", "course/base.git"):
+        for top, dirs, files in os.walk(os.path.join(root, repo)):
+            for name in dirs + files:
+                if not name.endswith(".lock"):
+                    add(os.path.relpath(os.path.join(top, name), root))
     return out
 
 a, b = state(orig), state(rest)
@@ -236,6 +247,8 @@ done
 "$BIN" --data "$RESTORED" journal verify >/dev/null || fail "journal verify on the restored root"
 git --git-dir="$RESTORED/grading.git" rev-parse -q --verify "refs/tags/$SERIES^{commit}" >/dev/null ||
   fail "the grading tag of alice's series does not resolve in the restored root"
+expect_eq "$(git --git-dir="$RESTORED/course/base.git" rev-parse -q --verify 'HEAD^{commit}')" "$BASE_HEAD" \
+  "HEAD of the restored base.git"
 
 # --- a failed restore removes the volumes it created -----------------------------------------
 head -c 4000 "$WORK/a.tar.gz" >"$WORK/cut.tar.gz"

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # backup.sh and restore.sh on a running system (SPEC §13): `coursemail up` takes SMTP load from
-# loadgen while backup.sh runs; the archive is restored into a fresh root, which must hold every
-# message stored and every record line written before the backup began, byte for byte with their
-# xattrs, a journal that verifies and keeps a restricted user's cap, sound databases with the
-# users, and must come up and serve POP3. restore.sh must refuse a running or non-empty root and
-# an archive cut short, and both scripts a request for a data root and volumes at once.
-# (--volumes has its own test: backup-volumes.sh.)
+# loadgen, and an instructor keeps pushing to the course's base repository (course/base.git),
+# while backup.sh runs; the archive is restored into a fresh root, which must hold every message
+# stored and every record line written before the backup began, byte for byte with their xattrs,
+# a journal that verifies and keeps a restricted user's cap, sound databases with the users, a
+# base repository whose branch is one that was pushed, no older than at the start of the backup,
+# with every object it needs, and must come up, serve POP3, and check a new series on top of
+# that base. restore.sh must refuse a running or non-empty root, an archive cut short and one
+# whose base repository lacks objects, and both scripts a request for a data root and volumes
+# at once; backup.sh must refuse a broken base repository. (--volumes has its own test:
+# backup-volumes.sh.)
 source "$(dirname "$0")/lib/common.bash"
+source "$(dirname "$0")/lib/intake.bash"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # loadgen from this checkout (a no-op build when it is fresh), unless E2E_LOADGEN names one.
@@ -17,14 +22,16 @@ LOADGEN=${E2E_LOADGEN:-$ROOT/target/debug/loadgen}
 PASSWORD='backup password'
 RESTORED=$WORK/restored
 
-# serve ROOT: `coursemail up` on ROOT with every port chosen by the system (the web's too: other
-# tests may run beside this one); sets UP_PID, SMTPS_PORT and POP3S_PORT. Like start_up in
-# lib/common.bash, but waits for the last line up prints, so the listener lines are all there,
-# and logs to a file of its own per root, so a second start never reads the first one's log.
+# serve ROOT [ARGS...]: `coursemail up` on ROOT with every port chosen by the system (the web's
+# too: other tests may run beside this one) and ARGS; sets UP_PID, SMTPS_PORT and POP3S_PORT.
+# Like start_up in lib/common.bash, but waits for the last line up prints, so the listener lines
+# are all there, and logs to a file of its own per start, so a start never reads another's log.
+SERVES=0
 serve() {
-  local log=$WORK/up-${1##*/}.log
+  SERVES=$((SERVES + 1))
+  local log=$WORK/up-$SERVES-${1##*/}.log
   "$BIN" --data "$1" up --smtps-port 0 --submission-port 0 --pop3s-port 0 --pop3-port 0 \
-    --web-port 0 >"$log" 2>&1 &
+    --web-port 0 "${@:2}" >"$log" 2>&1 &
   UP_PID=$!
   PIDS+=("$UP_PID")
   wait_for_line "$log" "Stop with"
@@ -61,6 +68,32 @@ expect_eq "$(data_end "$DATA/journal/journal")" $((stored * 48)) "journal end af
 cm journal restrict deny user3 >/dev/null
 cap_before=$(getfattr --absolute-names -e hex -n user.user3_limit "$DATA/journal/journal" | grep -F =)
 
+# The course's base repository. It has alice/existing.c, which a series below changes: that series
+# applies only on top of this base (denis' empty base has no such file).
+git init -q --bare "$DATA/course/base.git"
+instructor=$WORK/instructor
+git init -q "$instructor"
+git -C "$instructor" config user.name 'Pat Prof'
+git -C "$instructor" config user.email prof@localhost
+mkdir "$instructor/alice"
+printf 'int existing;\n' >"$instructor/alice/existing.c"
+git -C "$instructor" add . && git -C "$instructor" commit -q -m "course skeleton"
+git -C "$instructor" push -q "$DATA/course/base.git" HEAD:refs/heads/main
+git --git-dir="$DATA/course/base.git" symbolic-ref HEAD refs/heads/main
+# push_base: the instructor's pushes, one new commit each, until $WORK/stop-pushing exists. Each
+# commit is listed in $WORK/base-pushed before it is pushed, so whatever the backup saw is listed.
+push_base() {
+  local n=0
+  while [ ! -e "$WORK/stop-pushing" ]; do
+    n=$((n + 1))
+    printf 'note %s\n' "$n" >"$instructor/notes"
+    git -C "$instructor" add notes
+    git -C "$instructor" commit -q -m "notes, take $n"
+    git -C "$instructor" rev-parse HEAD >>"$WORK/base-pushed"
+    git -C "$instructor" push -q "$DATA/course/base.git" HEAD:refs/heads/main
+  done
+}
+
 # Sessions that stay open across the backup, then what was stored and recorded before it began.
 "${send[@]}" --duration 30s >"$WORK/load.log" 2>&1 &
 LOAD_PID=$!
@@ -76,12 +109,18 @@ ids "$DATA/logs" >"$WORK/records-before"
 ids "$DATA/mail" >"$WORK/mail-before"
 end_before=$(data_end "$DATA/journal/journal")
 [ "$(ids "$DATA/logs/.open" | wc -l)" -ge 1 ] || fail "no session open when the backup began"
+base_before=$(git --git-dir="$DATA/course/base.git" rev-parse main)
+push_base 2>"$WORK/push.log" &
+PUSH_PID=$!
+PIDS+=("$PUSH_PID")
 
 "$ROOT/backup.sh" --data "$DATA" >"$WORK/state.tar.gz" 2>"$WORK/backup.log" ||
   fail "backup.sh failed: $(cat "$WORK/backup.log")"
 kill -0 "$LOAD_PID" 2>/dev/null || fail "loadgen stopped before the backup finished: $(cat "$WORK/load.log")"
 kill "$LOAD_PID"
 wait "$LOAD_PID" 2>/dev/null || true
+touch "$WORK/stop-pushing"
+wait "$PUSH_PID" || fail "the instructor's pushes to base.git failed: $(cat "$WORK/push.log")"
 expect_contains "$(cat "$WORK/backup.log")" "done" "backup progress on stderr"
 [ "$(ids "$DATA/mail" | wc -l)" -gt "$(wc -l <"$WORK/mail-before")" ] || fail "no mail arrived while the backup ran"
 
@@ -151,6 +190,16 @@ assert len(os.getxattr(j_rest, "user.data_end_octets")) == 16, "user.data_end_oc
 print(f"{len(mail)} messages and {len(named)} recorded ids restored, journal end {end}")
 PY
 expect_eq "$(getfattr --absolute-names -e hex -n user.user3_limit "$RESTORED/journal/journal" | grep -F =)" "$cap_before" "user3's cap"
+expect_contains "$summary" "course/base.git 1 ref, HEAD" "base repository verified by restore"
+# The base as pushed at some moment of the backup: a commit the instructor pushed, no older than
+# the one before the backup began, with every object it needs.
+base_git() { git --git-dir="$RESTORED/course/base.git" "$@"; }
+base_restored=$(base_git rev-parse --verify -q 'HEAD^{commit}') || fail "the restored base.git has no HEAD commit"
+grep -qxF -- "$base_restored" <(echo "$base_before"; cat "$WORK/base-pushed") ||
+  fail "the restored base.git is at $base_restored, which the instructor never pushed"
+base_git merge-base --is-ancestor "$base_before" "$base_restored" ||
+  fail "the restored base.git is older than it was when the backup began"
+base_git fsck --connectivity-only --no-dangling >/dev/null 2>&1 || fail "the restored base.git lacks objects"
 cm_restored() { "$BIN" --data "$RESTORED" "$@"; }
 cm_restored journal verify >/dev/null || fail "journal verify on the restored root"
 for db in accounts/accounts.db course/course.db; do
@@ -191,4 +240,50 @@ frozen = int.from_bytes(bytes.fromhex(cap.split("=0x")[1]), "little") // 48
 assert count == frozen, f"user3 sees {count} messages, the cap allows {frozen}"
 print(f"restored root serves: user3 sees {count} messages (frozen)")
 PY
+
+# The restored root checks a new series on top of the restored base: it changes alice/existing.c,
+# so it applies only there, and its grading tag descends from the base's HEAD. From here on the
+# restored root is the one the helpers of lib/intake.bash work on, under their mail domain (git
+# send-email wants a dot in it); the certificate is still the one made for localhost.
+kill "$UP_PID"
+wait "$UP_PID" 2>/dev/null || true
+serve "$RESTORED" --hostname "$DOMAIN"
+DATA=$RESTORED
+SEND_PORT=$SMTPS_PORT
+add_student alice "Alice A"
+cm assignment create hw1 --initial "$(($(date +%s) + 86400))" --peer-review "$(($(date +%s) + 2 * 86400))" \
+  --final "$(($(date +%s) + 3 * 86400))" >/dev/null
+student_repo alice "Alice A"
+commit_file alice alice/existing.c 'int existing = 1;\n'
+send_series alice hw1 --cover-letter -v1 --subject-prefix="RFC PATCH"
+wait_processed "$SESSION"
+SUBMISSIONS=$(inspect submissions)
+expect_submission "$SESSION" patchset initial ok accepted "alice's series on the restored base"
+git --git-dir="$RESTORED/grading.git" merge-base --is-ancestor "$base_restored" "refs/tags/$SESSION" ||
+  fail "alice's series was not applied on top of the restored base"
+kill "$UP_PID"
+wait "$UP_PID" 2>/dev/null || true
+
+# A base repository that lacks objects: backup.sh will not archive it, restore.sh will not
+# restore it (nor an archive that lost the base repository its manifest names).
+mkdir "$WORK/tampered"
+tar -C "$WORK/tampered" -xzf "$WORK/state.tar.gz" --xattrs --xattrs-include='user.*' --numeric-owner
+find "$WORK/tampered/course/base.git/objects" -type f -delete
+tar -C "$WORK/tampered" -czf "$WORK/tampered.tar.gz" --format=posix --xattrs --xattrs-include='user.*' --numeric-owner .
+status=0
+restore --data "$WORK/bad" <"$WORK/tampered.tar.gz" 2>"$WORK/bad.log" || status=$?
+expect_eq "$status" 4 "restore of an archive whose base.git lacks objects"
+expect_contains "$(cat "$WORK/bad.log")" "course/base.git fails git fsck" "restore names the broken repository"
+[ ! -e "$WORK/bad/course" ] || fail "a restore that failed verification put course/ in place"
+rm -rf "$WORK/tampered/course/base.git" "$WORK/bad"
+tar -C "$WORK/tampered" -czf "$WORK/tampered.tar.gz" --format=posix --xattrs --xattrs-include='user.*' --numeric-owner .
+status=0
+restore --data "$WORK/bad" <"$WORK/tampered.tar.gz" 2>"$WORK/bad.log" || status=$?
+expect_eq "$status" 4 "restore of an archive without the base.git its manifest names"
+expect_contains "$(cat "$WORK/bad.log")" "no course/base.git" "restore names the missing repository"
+find "$RESTORED/course/base.git/objects" -type f -delete
+status=0
+"$ROOT/backup.sh" --data "$RESTORED" >"$WORK/broken.tar.gz" 2>"$WORK/broken.log" || status=$?
+expect_eq "$status" 1 "backup of a root whose base.git lacks objects"
+expect_contains "$(cat "$WORK/broken.log")" "course/base.git is broken in $RESTORED itself" "backup names the broken repository"
 echo "backup: ok"
