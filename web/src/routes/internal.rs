@@ -21,11 +21,11 @@
 //! on that address and on the username, with the same throttle as every other login of this
 //! process. On the internal listener the forwarded address is always believed: reaching that
 //! listener at all is the credential. On the dashboard's listener it is believed only from a
-//! caller on a loopback or private address (a chat server beside the web or on an internal
-//! network); from a public address it could be anyone's lie, so the caller's own address
-//! counts, as for a caller that sends none. That rule cannot tell a chat server from a reverse
-//! proxy on a private address relaying the whole internet, which is why deployments should use
-//! the internal listener.
+//! loopback caller (a chat server on the same machine, as beside `coursemail up`); from any
+//! other address it could be anyone's lie (a student on the campus network is on a private
+//! address too), so the caller's own address counts, as for a caller that sends none. That
+//! rule cannot tell a chat server from a reverse proxy on the same machine relaying the whole
+//! internet, which is why deployments should use the internal listener.
 
 use std::net::IpAddr;
 
@@ -66,20 +66,20 @@ struct Refused {
 /// Whose forwarded `client` address the throttle believes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Forwarded {
-    /// Only a loopback or private caller's: the check shares the dashboard's listener.
-    FromPrivateCallers,
+    /// Only a loopback caller's: the check shares the dashboard's listener.
+    FromLoopbackCallers,
     /// Any caller's: the check has a listener of its own that only the chat server reaches.
     FromAnyCaller,
 }
 
 /// The check on the dashboard's listener: 200 with the account's name for valid credentials,
-/// 403 otherwise (429 while throttled); a forwarded address counts from private callers only.
+/// 403 otherwise (429 while throttled); a forwarded address counts from loopback callers only.
 pub async fn check(
     State(state): State<AppState>,
     ClientIp(caller): ClientIp,
     Json(request): Json<CheckRequest>,
 ) -> Result<Response, WebError> {
-    answer(&state, caller, request, Forwarded::FromPrivateCallers).await
+    answer(&state, caller, request, Forwarded::FromLoopbackCallers).await
 }
 
 /// The check on the internal listener: the same answers, and the forwarded address counts
@@ -143,24 +143,15 @@ fn throttle_address(
             text.chars().take(64).collect::<String>()
         ))
     })?;
-    if forwarded == Forwarded::FromAnyCaller || is_internal(caller) {
+    if forwarded == Forwarded::FromAnyCaller || caller.to_canonical().is_loopback() {
         return Ok(client);
     }
     tracing::warn!(
         %caller,
-        "/internal/check called from a public address: its forwarded client address is \
-         ignored; only the chat server should reach /internal/ (set [web] internal_listen)"
+        "/internal/check called from another machine on the dashboard's listener: its \
+         forwarded client address is ignored; give the chat server [web] internal_listen"
     );
     Ok(caller)
-}
-
-/// Where a chat server beside the web or on an internal network connects from: loopback,
-/// private IPv4 (RFC 1918), IPv6 unique-local, and link-local addresses.
-fn is_internal(address: IpAddr) -> bool {
-    match address.to_canonical() {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
-    }
 }
 
 #[cfg(test)]
@@ -172,17 +163,10 @@ mod tests {
     }
 
     #[test]
-    fn an_internal_callers_forwarded_address_replaces_its_own() {
-        for caller in [
-            "127.0.0.1",
-            "10.89.0.4",
-            "192.168.1.2",
-            "::1",
-            "fd00::4",
-            "::ffff:10.0.0.2",
-        ] {
+    fn a_loopback_callers_forwarded_address_replaces_its_own() {
+        for caller in ["127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"] {
             let caller = ip(caller);
-            for forwarded in [Forwarded::FromPrivateCallers, Forwarded::FromAnyCaller] {
+            for forwarded in [Forwarded::FromLoopbackCallers, Forwarded::FromAnyCaller] {
                 assert_eq!(throttle_address(caller, None, forwarded).unwrap(), caller);
                 assert_eq!(
                     throttle_address(caller, Some("203.0.113.7"), forwarded).unwrap(),
@@ -203,16 +187,21 @@ mod tests {
     }
 
     #[test]
-    fn a_public_caller_cannot_choose_the_address_it_is_counted_under() {
-        // 0.0.0.0 is what a caller of unknown address is taken for.
+    fn another_machine_cannot_choose_the_address_it_is_counted_under() {
+        // Private addresses included: a student on the campus network has one. 0.0.0.0 is what
+        // a caller of unknown address is taken for.
         for caller in [
             "198.51.100.1",
             "2001:db8::5",
             "::ffff:198.51.100.1",
+            "10.89.0.4",
+            "192.168.1.2",
+            "fd00::4",
             "0.0.0.0",
         ] {
             let caller = ip(caller);
-            let counted = throttle_address(caller, Some("10.0.0.1"), Forwarded::FromPrivateCallers);
+            let counted =
+                throttle_address(caller, Some("10.0.0.1"), Forwarded::FromLoopbackCallers);
             assert_eq!(counted.unwrap(), caller);
         }
     }
