@@ -51,6 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--database", type=Path, help="SQLite file (default DATA_DIR/homeserver.db)"
     )
     parser.add_argument("--listen-address", default="127.0.0.1", help="default 127.0.0.1")
+    parser.add_argument(
+        "--x-forwarded",
+        action="store_true",
+        help="believe X-Forwarded-For (only behind a proxy that sets it, which students reach)",
+    )
     parser.add_argument("--listen-port", type=int, default=8008, help="default 8008")
     return parser.parse_args(argv)
 
@@ -79,6 +84,7 @@ def values(args: argparse.Namespace) -> dict[str, object]:
         "DATABASE": str(database),
         "LISTEN_ADDRESS": args.listen_address,
         "LISTEN_PORT": args.listen_port,
+        "X_FORWARDED": args.x_forwarded,
     }
 
 

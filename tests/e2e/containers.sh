@@ -93,6 +93,9 @@ for service in smtp pop web; do
   fi
 done
 expect_eq "$(podman exec "${CM_PREFIX}denis" git --version | cut -d' ' -f1-2)" "git version" "git in the denis image"
+# The chat gets the certificate, never tls/ with the key.
+expect_eq "$(podman inspect --format '{{range .Mounts}}{{.Destination}} {{end}}' "${CM_PREFIX}submatrix")" \
+  "/var/lib/submatrix " "the chat mounts only its own volume"
 
 # --- the course ------------------------------------------------------------------------------
 echo 'prof password 1' | cm user add prof --full-name "Pat Prof" --instructor --password-stdin >/dev/null
