@@ -67,26 +67,12 @@ set -euo pipefail
 shopt -s nullglob
 
 readonly PROG=backup.sh
-# A message id and a submission id (SPEC §4): the only names mail/ and logs/ hold for good;
-# anything else there (a `.tmp.` file being written) is not part of the state.
-readonly ID_RE='^[0-9a-f]{30}$'
-readonly MANIFEST=.coursemail-backup
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/state.bash"
 # How long to wait for a journal writer (a rebuild of a large journal can take seconds).
 readonly LOCK_WAIT_SECS=60
 # How many times a repository is copied before a copy that keeps failing its check is given up:
 # one `git gc` can spoil a copy, several in a row mean something else is wrong.
 readonly REPO_COPY_ATTEMPTS=3
-# The same tar options on every pass, so staging keeps what the archive keeps.
-readonly TAR_META=(--format=posix --xattrs --xattrs-include='user.*' --numeric-owner)
-
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-# die STATUS MESSAGE: one sentence saying what went wrong and what to do.
-die() {
-  local status=$1
-  shift
-  printf '%s: error: %s\n' "$PROG" "$*" >&2
-  exit "$status"
-}
 
 usage() {
   cat >&2 <<'EOF'
@@ -97,11 +83,6 @@ Writes one gzip'd tar archive of the coursemail data root DIR, or of the contain
 services run. Restore it with ./restore.sh --data DIR or ./restore.sh --volumes < state.tar.gz.
 EOF
 }
-
-# The parts of a data root (SPEC §3) in the order the containers' volumes are listed.
-readonly PARTS=(mail logs journal accounts course pop tls grading.git)
-# Volume names (podman's and docker's rule), so that a prefix can never become an option.
-readonly VOLUME_NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
 
 DATA='' VOLUMES='' ENGINE='' PREFIX='' SOURCE=''
 parse_args() {
@@ -120,31 +101,8 @@ parse_args() {
       *) usage; die 2 "unknown argument '$1'" ;;
     esac
   done
-  if [ -n "$VOLUMES" ]; then
-    [ -z "$DATA" ] || { usage; die 2 "--data and --volumes exclude each other; say which state to back up"; }
-    ENGINE=${ENGINE:-podman} PREFIX=${PREFIX:-coursemail-}
-    case $ENGINE in podman | docker) ;; *) die 2 "--engine must be podman or docker, not '$ENGINE'" ;; esac
-    [[ $PREFIX =~ $VOLUME_NAME_RE ]] ||
-      die 2 "--prefix '$PREFIX' cannot start a volume name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
-    SOURCE="the $ENGINE volumes $PREFIX*"
-  else
-    [ -n "$DATA" ] || { usage; die 2 "say what to back up: --data DIR or --volumes"; }
-    [ -z "$ENGINE$PREFIX" ] || { usage; die 2 "--engine and --prefix name volumes; use them with --volumes"; }
-  fi
-}
-
-# as_volume_owner ARGS...: for rootless podman, runs this script again with ARGS inside
-# `podman unshare`. The volumes' files belong to the user's sub-uids there, which only that user
-# namespace can read and chown; in it the files have the owners the containers see, which is
-# what the archive should keep. Docker's volumes need root.
-as_volume_owner() {
-  [ "$(id -u)" -ne 0 ] || return 0
-  [ "$ENGINE" = podman ] ||
-    die 2 "docker keeps its volumes where only root can read them; run backup.sh --volumes as root (sudo)"
-  command -v podman >/dev/null || die 2 "podman is not installed; install it or pass --engine docker"
-  local self
-  self=$(realpath -- "${BASH_SOURCE[0]}")
-  exec podman unshare bash "$self" "$@"
+  check_state_options "say which state to back up"
+  [ -z "$VOLUMES" ] || SOURCE="the $ENGINE volumes $PREFIX*"
 }
 
 preflight() {
@@ -190,9 +148,6 @@ make_stage() {
   rm -f -- "$probe"
 }
 
-# volume_name PART: the volume that holds the data root's PART.
-volume_name() { printf '%s%s' "$PREFIX" "${1%.git}"; }
-
 # link_volumes: makes DATA a directory of links, one per part of a data root, each to the mount
 # point of its volume, so that the steps below read the volumes in place exactly as they read a
 # data root: the journal lock they take is the live journal/journal.lock the services lock (the
@@ -202,8 +157,7 @@ volume_name() { printf '%s%s' "$PREFIX" "${1%.git}"; }
 # root's (for a data root restored from it). Removing STAGE removes the links, never their targets.
 link_volumes() {
   local names
-  names=$("$ENGINE" volume ls --format '{{.Name}}' 2>&1) ||
-    die 1 "$ENGINE cannot list its volumes ($(tail -n1 <<<"$names")); check that $ENGINE works for this user"
+  names=$(volume_names)
   local part name missing=()
   for part in "${PARTS[@]}"; do
     name=$(volume_name "$part")
@@ -213,16 +167,9 @@ link_volumes() {
     die 2 "there is no $ENGINE volume ${missing[*]}; start the deployment once (it creates its volumes) or pass the --prefix its volumes have"
   DATA=$STAGE/volumes
   mkdir -m 700 -- "$DATA"
-  local mount device
+  local mount
   for part in "${PARTS[@]}"; do
-    name=$(volume_name "$part")
-    mount=$("$ENGINE" volume inspect --format '{{.Mountpoint}}' "$name") ||
-      die 1 "$ENGINE cannot inspect volume $name (see its message above)"
-    device=$("$ENGINE" volume inspect --format '{{.Driver}} {{index .Options "device"}}' "$name") || device=
-    [ "$device" = "local " ] ||
-      die 2 "volume $name is not a plain local volume ($device): $ENGINE mounts its files from elsewhere only while a container uses it; keep the state in plain named volumes (as the compose file does)"
-    [ -d "$mount" ] ||
-      die 1 "volume $name's files are not at $mount on this machine; run backup.sh where $ENGINE keeps them (not through a remote $ENGINE)"
+    mount=$(volume_dir "$(volume_name "$part")")
     ln -s -- "$mount" "$DATA/$part"
   done
   chmod --reference="$DATA/mail" -- "$DATA"
@@ -362,15 +309,6 @@ tolerant_copy() {
   # files by rename, so every file read is whole. Anything else is a real failure.
   [ "$status" -le 1 ] || die 1 "cannot copy from $src (tar failed, see above)"
 }
-
-# git_dir REPO: the git directory of the repository at REPO: REPO itself when it is bare (as
-# grading.git always is and course/base.git should be), REPO/.git when it has a work tree.
-git_dir() { if [ -d "$1/.git" ]; then printf '%s/.git' "$1"; else printf '%s' "$1"; fi; }
-
-# repo_git GITDIR ARGS...: git on the repository GITDIR, named explicitly (git then never looks
-# for one above it, and accepts one owned by the service user) and without this machine's
-# system and user configuration, so that the checks mean the same on every machine.
-repo_git() { GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git --git-dir="$1" "${@:2}"; }
 
 # repo_members REL: what to copy of the repository REL (relative to DATA), one path a line, in
 # the order guarantee 3 needs: the work tree if any, the git directory's files, then refs/, then
@@ -527,7 +465,7 @@ write_archive() {
 
 main() {
   parse_args "$@"
-  [ -z "$VOLUMES" ] || as_volume_owner "$@"
+  [ -z "$VOLUMES" ] || as_volume_owner "${BASH_SOURCE[0]}" "$@"
   preflight
   trap cleanup EXIT
   make_stage

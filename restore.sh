@@ -52,21 +52,9 @@ set -euo pipefail
 shopt -s nullglob dotglob
 
 readonly PROG=restore.sh
-readonly ID_RE='^[0-9a-f]{30}$'
-readonly MANIFEST=.coursemail-backup
-# What a data root holds (SPEC §3); nothing else from an archive is put in place. course/ holds
-# course.db and the course's base repository, base.git.
-readonly STATE_ENTRIES=(mail logs journal accounts course pop tls grading.git)
-readonly TAR_META=(--format=posix --xattrs --xattrs-include='user.*' --numeric-owner)
-
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-# die STATUS MESSAGE: one sentence saying what went wrong and what to do.
-die() {
-  local status=$1
-  shift
-  printf '%s: error: %s\n' "$PROG" "$*" >&2
-  exit "$status"
-}
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/state.bash"
+# Only a data root's PARTS (state.bash) are put in place; nothing else from an archive is.
+# course/ holds course.db and the course's base repository, base.git.
 
 usage() {
   cat >&2 <<'EOF'
@@ -79,8 +67,6 @@ its current state aside to .replaced-TIME/. Stop every coursemail service using 
 EOF
 }
 
-# Volume names (podman's and docker's rule), so that a prefix can never become an option.
-readonly VOLUME_NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
 
 DATA='' FORCE=0 VOLUMES='' ENGINE='' PREFIX='' TARGET=''
 parse_args() {
@@ -100,31 +86,8 @@ parse_args() {
       *) usage; die 2 "unknown argument '$1'" ;;
     esac
   done
-  if [ -n "$VOLUMES" ]; then
-    [ -z "$DATA" ] || { usage; die 2 "--data and --volumes exclude each other; say where to restore"; }
-    ENGINE=${ENGINE:-podman} PREFIX=${PREFIX:-coursemail-}
-    case $ENGINE in podman | docker) ;; *) die 2 "--engine must be podman or docker, not '$ENGINE'" ;; esac
-    [[ $PREFIX =~ $VOLUME_NAME_RE ]] ||
-      die 2 "--prefix '$PREFIX' cannot start a volume name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
-    TARGET="the $ENGINE volumes $PREFIX*"
-  else
-    [ -n "$DATA" ] || { usage; die 2 "say where to restore: --data DIR or --volumes"; }
-    [ -z "$ENGINE$PREFIX" ] || { usage; die 2 "--engine and --prefix name volumes; use them with --volumes"; }
-  fi
-}
-
-# as_volume_owner ARGS...: for rootless podman, runs this script again with ARGS inside
-# `podman unshare`. The volumes' files belong to the user's sub-uids there, which only that user
-# namespace can create and chown; in it the archive's numeric owners are the owners the
-# containers see. Docker's volumes need root.
-as_volume_owner() {
-  [ "$(id -u)" -ne 0 ] || return 0
-  [ "$ENGINE" = podman ] ||
-    die 2 "docker keeps its volumes where only root can write them; run restore.sh --volumes as root (sudo)"
-  command -v podman >/dev/null || die 2 "podman is not installed; install it or pass --engine docker"
-  local self
-  self=$(realpath -- "${BASH_SOURCE[0]}")
-  exec podman unshare bash "$self" "$@"
+  check_state_options "say where to restore"
+  [ -z "$VOLUMES" ] || TARGET="the $ENGINE volumes $PREFIX*"
 }
 
 BIN=
@@ -160,9 +123,6 @@ preflight() {
   find_binary
 }
 
-# volume_name PART: the volume that holds the data root's PART.
-volume_name() { printf '%s%s' "$PREFIX" "${1%.git}"; }
-
 # PLACES: the directories the state goes into (DIR, or each volume's own directory), with the
 # names they are given in messages. MOUNTS: each part's volume directory; NEW_VOLUMES: the
 # parts whose volume this run created.
@@ -177,10 +137,9 @@ declare -A MOUNTS=() NEW_VOLUMES=()
 # never their targets.
 link_volumes() {
   local names
-  names=$("$ENGINE" volume ls --format '{{.Name}}' 2>&1) ||
-    die 1 "$ENGINE cannot list its volumes ($(tail -n1 <<<"$names")); check that $ENGINE works for this user"
+  names=$(volume_names)
   local part name filters=() users
-  for part in "${STATE_ENTRIES[@]}"; do
+  for part in "${PARTS[@]}"; do
     name=$(volume_name "$part")
     ! grep -qxF -- "$name" <<<"$names" || filters+=(--filter "volume=$name")
   done
@@ -193,21 +152,15 @@ link_volumes() {
   LINKS=$(mktemp -d "${TMPDIR:-/tmp}/coursemail-restore.XXXXXX") ||
     die 1 "cannot create a directory under ${TMPDIR:-/tmp}; set TMPDIR to a writable directory"
   DATA=$LINKS
-  local mount device
-  for part in "${STATE_ENTRIES[@]}"; do
+  local mount
+  for part in "${PARTS[@]}"; do
     name=$(volume_name "$part")
     if ! grep -qxF -- "$name" <<<"$names"; then
       "$ENGINE" volume create "$name" >/dev/null || die 1 "$ENGINE cannot create volume $name (see its message above)"
       NEW_VOLUMES[$part]=$name
       say "created volume $name"
     fi
-    mount=$("$ENGINE" volume inspect --format '{{.Mountpoint}}' "$name") ||
-      die 1 "$ENGINE cannot inspect volume $name (see its message above)"
-    device=$("$ENGINE" volume inspect --format '{{.Driver}} {{index .Options "device"}}' "$name") || device=
-    [ "$device" = "local " ] ||
-      die 2 "volume $name is not a plain local volume ($device): $ENGINE mounts its files from elsewhere only while a container uses it; restore into plain named volumes (as the compose file uses)"
-    [ -d "$mount" ] ||
-      die 1 "volume $name's files are not at $mount on this machine; run restore.sh where $ENGINE keeps them (not through a remote $ENGINE)"
+    mount=$(volume_dir "$name")
     ln -s -- "$mount" "$DATA/$part"
     MOUNTS[$part]=$mount
     PLACES+=("$mount")
@@ -364,15 +317,6 @@ check_database() {
   [ "$result" = ok ] || fail_verify "${db#"$STAGE"/} fails integrity_check: $(head -n3 <<<"$result" | tr '\n' ' ')"
 }
 
-# git_dir REPO: the git directory of the repository at REPO: REPO itself when it is bare, REPO/.git
-# when it has a work tree (backup.sh archives either).
-git_dir() { if [ -d "$1/.git" ]; then printf '%s/.git' "$1"; else printf '%s' "$1"; fi; }
-
-# repo_git GITDIR ARGS...: git on the repository GITDIR, named explicitly (git then never looks
-# for one above it, and accepts one owned by the service user) and without this machine's
-# system and user configuration, so that the checks mean what they mean to backup.sh.
-repo_git() { GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git --git-dir="$1" "${@:2}"; }
-
 # check_repo KEY REL: the extracted repository REL passes `git fsck --connectivity-only` (every
 # object its refs reach is there) and has the number of refs and the HEAD that backup.sh wrote
 # in the manifest as KEY_refs and KEY_head (an archive of an older backup.sh has neither: then
@@ -448,7 +392,7 @@ fill_volume() {
 
 put_in_place() {
   local entry
-  for entry in "${STATE_ENTRIES[@]}"; do
+  for entry in "${PARTS[@]}"; do
     if [ -n "$VOLUMES" ]; then
       if [ -e "$STAGE/$entry" ]; then
         fill_volume "$STAGE/$entry" "${MOUNTS[$entry]}"
@@ -473,7 +417,7 @@ put_in_place() {
 
 main() {
   parse_args "$@"
-  [ -z "$VOLUMES" ] || as_volume_owner "$@"
+  [ -z "$VOLUMES" ] || as_volume_owner "${BASH_SOURCE[0]}" "$@"
   preflight
   trap cleanup EXIT
   [ -z "$VOLUMES" ] || link_volumes
