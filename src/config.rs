@@ -102,7 +102,7 @@ pub struct WebConfig {
     pub listen: String,
     /// A second listener, as address:port, serving only the chat's credentials check
     /// (`POST /internal/check`), which `listen` then no longer serves; empty keeps the check on
-    /// `listen`, believing forwarded addresses from private callers only.
+    /// `listen`, believing forwarded addresses from loopback callers only.
     pub internal_listen: String,
     /// Serve HTTPS itself, on both listeners, with the certificate in `tls/` (the one smtp and
     /// pop use); cookies are then `Secure` whatever `secure_cookies` says.
@@ -111,6 +111,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long a login lasts, in hours.
     pub session_hours: u64,
+    /// Reverse proxies (addresses or CIDR prefixes) whose `X-Forwarded-For` names the client
+    /// that login and registration throttling count; empty trusts none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -121,7 +124,16 @@ impl Default for WebConfig {
             tls: false,
             secure_cookies: false,
             session_hours: 12,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl WebConfig {
+    /// The trusted proxies, parsed: a typo is a start-up error, not a proxy whose clients all
+    /// share one throttle.
+    pub fn trusted_proxies(&self) -> Result<web::TrustedProxies> {
+        web::TrustedProxies::parse(&self.trusted_proxies).context("[web] trusted_proxies")
     }
 }
 
@@ -340,6 +352,7 @@ impl Config {
             );
         }
         self.course.addresses()?;
+        self.web.trusted_proxies()?;
         Ok(())
     }
 }
@@ -574,6 +587,33 @@ mod tests {
             c.web.listen, "127.0.0.1:8080",
             "the dashboard keeps its own listener"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_a_comma_separated_variable() {
+        let c = Config::from_layers(None, &env(&[])).unwrap();
+        assert!(
+            c.web.trusted_proxies().unwrap().is_empty(),
+            "trusts no one by default"
+        );
+        let file = "[web]\ntrusted_proxies = [\"127.0.0.1\", \"10.89.0.0/16\"]\n";
+        let c = Config::from_layers(Some(file), &env(&[])).unwrap();
+        assert_eq!(c.web.trusted_proxies, ["127.0.0.1", "10.89.0.0/16"]);
+        let vars = env(&[("COURSEMAIL_WEB_TRUSTED_PROXIES", "::1, 10.89.0.0/16,")]);
+        let c = Config::from_layers(Some(file), &vars).unwrap();
+        assert_eq!(c.web.trusted_proxies, ["::1", "10.89.0.0/16"]);
+        let proxies = c.web.trusted_proxies().unwrap();
+        assert!(proxies.contains("10.89.3.4".parse().unwrap()));
+        assert!(!proxies.contains("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_is_not_an_address_is_refused() {
+        let vars = env(&[("COURSEMAIL_WEB_TRUSTED_PROXIES", "127.0.0.1,nginx")]);
+        let err = Config::from_layers(None, &vars).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("[web] trusted_proxies"), "{message}");
+        assert!(message.contains("\"nginx\""), "{message}");
     }
 
     fn keys(table: &toml::Table, prefix: &str) -> Vec<String> {

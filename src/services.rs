@@ -238,6 +238,7 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         session_ttl: Duration::from_secs(c.web.session_hours.saturating_mul(3600)),
         oopsies_per_term: c.course.oopsies_per_term,
         lists: c.course.addresses()?,
+        trusted_proxies: c.web.trusted_proxies()?,
     };
     let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
     let mut server = WebServer::bind(addr, state)

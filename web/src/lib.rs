@@ -13,6 +13,8 @@
 //!   extractors.
 //! - [`csrf`]: CSRF token comparison and the pre-login double-submit token.
 //! - [`redirect`]: local-only `?next=` targets (pure).
+//! - [`proxy`]: [`TrustedProxies`] and the client address behind them, read from
+//!   `X-Forwarded-For` (pure).
 //! - [`security`]: security headers on every response; the stylesheet built into the binary.
 //! - [`view`]: the navigation bar and time formatting (pure).
 //! - [`chart`]: the grade-distribution chart as server-rendered SVG (pure).
@@ -30,6 +32,7 @@
 pub mod chart;
 pub mod csrf;
 pub mod error;
+pub mod proxy;
 pub mod redirect;
 pub mod routes;
 pub mod security;
@@ -46,6 +49,7 @@ use axum::serve::ListenerExt;
 use net::{CancellationToken, TlsAcceptor};
 
 pub use error::WebError;
+pub use proxy::TrustedProxies;
 pub use routes::{dashboard_router, internal_router, router};
 pub use state::{AppState, Site};
 

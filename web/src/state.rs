@@ -10,8 +10,10 @@ use journal::DataRoot;
 use journal::store::MailStore;
 
 use crate::error::WebError;
+use crate::proxy::TrustedProxies;
 
-/// What the site tells mail clients and how it sets cookies.
+/// What the site tells mail clients, how it sets cookies and whom it believes about client
+/// addresses.
 #[derive(Debug, Clone)]
 pub struct Site {
     /// The course's mail domain and server name.
@@ -32,6 +34,8 @@ pub struct Site {
     pub oopsies_per_term: u32,
     /// The list addresses: reserved local parts, no user or assignment may take them.
     pub lists: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client the throttles count.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Site {
@@ -47,6 +51,7 @@ impl Site {
             session_ttl: Duration::from_secs(12 * 3600),
             oopsies_per_term: denis::DEFAULT_OOPSIES_PER_TERM,
             lists: vec!["list".to_string()],
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }

@@ -96,21 +96,25 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-/// The client's address, for throttling. Requests without a socket (tests) count as one
-/// anonymous client.
+/// The client's address, for throttling: the TCP peer, or behind a trusted reverse proxy the
+/// address it forwards ([`TrustedProxies::client`](crate::proxy::TrustedProxies::client)).
+/// Requests without a socket (tests) come from one anonymous peer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let proxies = &state.0.site.trusted_proxies;
+        Ok(ClientIp(proxies.client(peer, &parts.headers)))
     }
 }
 

@@ -23,9 +23,11 @@
 //! listener at all is the credential. On the dashboard's listener it is believed only from a
 //! loopback caller (a chat server on the same machine, as beside `coursemail up`); from any
 //! other address it could be anyone's lie (a student on the campus network is on a private
-//! address too), so the caller's own address counts, as for a caller that sends none. That
-//! rule cannot tell a chat server from a reverse proxy on the same machine relaying the whole
-//! internet, which is why deployments should use the internal listener.
+//! address too), so the caller's own address counts, as for a caller that sends none. The
+//! caller is the client `ClientIp` resolves, so a reverse proxy on the same machine that is
+//! listed in `[web] trusted_proxies` and sets `X-Forwarded-For` is not taken for a chat
+//! server; one that is not listed is, which is why deployments should use the internal
+//! listener.
 
 use std::net::IpAddr;
 

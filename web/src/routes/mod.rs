@@ -29,7 +29,7 @@ async fn not_found() -> WebError {
 }
 
 /// Every route of the dashboard, `POST /internal/check` included: for a web without an
-/// internal listener, where the check believes a forwarded address from private callers only.
+/// internal listener, where the check believes a forwarded address from loopback callers only.
 pub fn router(state: AppState) -> Router {
     finish(
         pages().route("/internal/check", post(internal::check)),
