@@ -48,6 +48,18 @@ pub enum GitError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The configuration file every git run reads could not be written to its private home.
+    #[error(
+        "cannot write git's configuration {} ({source}); make sure denis can write to its \
+         work directory",
+        path.display()
+    )]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// Writing to or reading from git failed.
     #[error("cannot talk to `git {command}`: {source}")]
     Io {

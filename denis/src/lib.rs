@@ -45,7 +45,8 @@
 //! - [`grades`]: scores, the gradebook and its CSV export; errors for grades and oopsies.
 //! - [`mod@grades::total`]: the SPEC §10 total formula (pure).
 //! - [`grades::csv`]: RFC 4180 CSV with formula-injection defused (pure).
-//! - `git`: the sandboxed git runner (empty environment, no hooks, time limit).
+//! - `git`: the sandboxed git runner (empty environment, no hooks, time limit, killed as a process
+//!   group).
 //! - [`error`]: [`CourseDbError`], [`GitError`], [`IntakeError`].
 
 #![warn(missing_docs)]
