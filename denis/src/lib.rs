@@ -44,6 +44,8 @@
 //! - [`deadlines::scheduler`]: the [`Scheduler`]: sleep until the next deadline, catch up.
 //! - [`grades`]: scores, the gradebook and its CSV export; errors for grades and oopsies.
 //! - [`mod@grades::total`]: the SPEC §10 total formula (pure).
+//! - [`mod@grades::distribution`]: the grade distribution counted in the database, kept until a
+//!   total can change.
 //! - [`grades::csv`]: RFC 4180 CSV with formula-injection defused (pure).
 //! - `git`: the sandboxed git runner (empty environment, no hooks, time limit, killed as a process
 //!   group).

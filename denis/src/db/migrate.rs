@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_course.sql"),
     include_str!("../../migrations/0002_deadlines_grades.sql"),
     include_str!("../../migrations/0003_requests.sql"),
+    include_str!("../../migrations/0004_gradebook_pages.sql"),
 ];
 
 /// The course database's schema.
@@ -53,7 +54,8 @@ mod tests {
                 "oopsies",
                 "peer_reviews",
                 "requests",
-                "submissions"
+                "submissions",
+                "totals_stamp"
             ]
         );
         assert_eq!(

@@ -29,6 +29,15 @@ pub enum GradeError {
     /// Writing the export failed.
     #[error("cannot write the gradebook: {0}")]
     Write(#[source] std::io::Error),
+    /// A gradebook page that does not exist (past the last, or 0).
+    #[error("there is no page {page} of the gradebook: it has {pages} {}, numbered from 1",
+        if *pages == 1 { "page" } else { "pages" })]
+    NoSuchPage {
+        /// The page asked for.
+        page: usize,
+        /// How many pages there are.
+        pages: usize,
+    },
 }
 
 /// Why an oopsie (SPEC §10) cannot be used.

@@ -5,11 +5,13 @@
 //!
 //! - [`mod@total`]: the score formula, one place for it (pure).
 //! - [`mod@gradebook`]: one row per student and assignment with every component and the total;
-//!   its CSV form.
+//!   a page of them for the web; its CSV form.
+//! - [`mod@distribution`]: how many students have each total, counted in the database.
 //! - [`csv`]: the RFC 4180 writer the export uses (pure).
 //! - [`error`]: [`GradeError`], [`OopsieError`], [`ScoreError`].
 
 pub mod csv;
+pub mod distribution;
 pub mod error;
 pub mod gradebook;
 pub mod total;
@@ -17,8 +19,11 @@ pub mod total;
 use std::fmt;
 use std::str::FromStr;
 
+pub use distribution::{Distribution, DistributionCache, distribution};
 pub use error::{GradeError, OopsieError, ScoreError};
-pub use gradebook::{GradebookRow, gradebook, write_csv};
+pub use gradebook::{
+    GradebookPage, GradebookRow, Paging, gradebook, gradebook_page, roster, write_csv,
+};
 pub use total::{Applicable, ComponentScores, Total, total};
 
 /// A score from 0 to 100, as instructors enter it (SPEC §10).

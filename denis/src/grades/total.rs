@@ -4,6 +4,9 @@
 //!
 //! Computed in integer tenths, so the rounding (half up) is exact and the same on every
 //! machine: a total shown as 66.7 is never 66.69999 in one place and 66.7 in another.
+//!
+//! `sql_tenths` is the same formula as an SQL expression, for the grade distribution that
+//! counts every student's total inside the database; a test holds the two equal.
 
 use std::fmt;
 
@@ -96,6 +99,22 @@ pub fn total(applicable: Applicable, scores: &ComponentScores) -> Total {
     Total::Tenths((20 * weighted + weights) / (2 * weights))
 }
 
+/// [`total`] in tenths as an SQL expression over integer columns: `final_`, `review1` and
+/// `review2` hold the scores (NULL while missing), `reviews` how many review components
+/// count (0, 1 or 2: [`Applicable`] as a number). The expression is NULL while the total is
+/// pending. Integer division truncates like `u32` division, so the rounding is the same.
+pub(crate) fn sql_tenths(final_: &str, review1: &str, review2: &str, reviews: &str) -> String {
+    let (f, r) = (FINAL_WEIGHT, REVIEW_WEIGHT);
+    format!(
+        "CASE WHEN {final_} IS NULL OR ({reviews} >= 1 AND {review1} IS NULL) \
+              OR ({reviews} >= 2 AND {review2} IS NULL) THEN NULL \
+         ELSE (20 * ({f} * {final_} \
+                     + {r} * (CASE WHEN {reviews} >= 1 THEN {review1} ELSE 0 END) \
+                     + {r} * (CASE WHEN {reviews} >= 2 THEN {review2} ELSE 0 END)) \
+               + ({f} + {r} * {reviews})) / (2 * ({f} + {r} * {reviews})) END"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +193,57 @@ mod tests {
         // (0.8·99 + 0.1·98) / 0.9 = 98.888… → 98.9.
         assert_eq!(total(one, &scores(s(99), s(98), None)).to_string(), "98.9");
         assert_eq!(Total::Tenths(875).value(), Some(87.5));
+    }
+
+    #[test]
+    fn the_sql_formula_gives_the_same_totals_as_the_rust_one() {
+        // Every final against a spread of review scores (missing, the ends, and values whose
+        // renormalised total lands next to a rounding boundary), for 0, 1 and 2 reviews.
+        let reviews = [
+            None,
+            s(0),
+            s(1),
+            s(33),
+            s(49),
+            s(50),
+            s(67),
+            s(98),
+            s(99),
+            s(100),
+        ];
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = format!("SELECT {}", sql_tenths("?1", "?2", "?3", "?4"));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut checked = 0;
+        for count in 0..=2usize {
+            let applicable = Applicable::for_student(count, false);
+            let counted = u8::from(applicable.review1) + u8::from(applicable.review2);
+            for f in std::iter::once(None).chain((0..=100).map(s)) {
+                for (r1, r2) in reviews
+                    .iter()
+                    .flat_map(|a| reviews.iter().map(move |b| (a, b)))
+                {
+                    let expected = total(applicable, &scores(f, *r1, *r2));
+                    let got: Option<u32> = stmt
+                        .query_row(
+                            rusqlite::params![
+                                f.map(Score::get),
+                                r1.map(Score::get),
+                                r2.map(Score::get),
+                                counted
+                            ],
+                            |row| row.get(0),
+                        )
+                        .unwrap();
+                    let got = got.map_or(Total::Pending, Total::Tenths);
+                    assert_eq!(
+                        got, expected,
+                        "final {f:?} reviews {r1:?} {r2:?} of {count}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 102 * 100);
     }
 }

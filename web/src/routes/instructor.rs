@@ -5,15 +5,16 @@
 //! done. State changes are POSTs with the session's CSRF token and redirect back (so a reload
 //! does not repeat them).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use accounts::{NewUser, Role, Username};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
+use denis::grades::{Distribution, DistributionCache, GradebookPage};
 use denis::{
     AssignmentName, Component, Deadline, Deadlines, Filter, GradeEntry, NewAssignment, Request,
     RequestAction, Score,
@@ -25,12 +26,14 @@ use crate::chart;
 use crate::error::WebError;
 use crate::routes::auth::CsrfForm;
 use crate::routes::student::SubmissionView;
-use crate::session::Instructor;
+use crate::session::{CurrentUser, Instructor};
 use crate::state::{AppState, Inner};
 use crate::view::{self, Nav};
 
-/// The routes below `/instructor/` (full paths, merged into the main router).
+/// The routes below `/instructor/` (full paths, merged into the main router), with the
+/// grade distribution this router's grades page keeps between views.
 pub fn router() -> Router<AppState> {
+    let charts = Arc::new(DistributionCache::default());
     Router::new()
         .route("/instructor", get(index))
         .route("/instructor/", get(index))
@@ -58,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/instructor/submissions/{id}", get(raw_submission))
         .route("/instructor/grades", get(grades).post(set_grade))
         .route("/instructor/gradebook.csv", get(gradebook_csv))
+        .layer(Extension(charts))
 }
 
 /// One roster line of a CSV import.
@@ -230,14 +234,96 @@ struct GradeRow {
     total: String,
 }
 
+/// How many students one page of the gradebook shows (each with a row per assignment).
+const STUDENTS_PER_PAGE: usize = 100;
+
 #[derive(Template)]
 #[template(path = "instructor/grades.html")]
 struct GradesPage {
     nav: Nav,
     rows: Vec<GradeRow>,
+    /// (title, SVG) per assignment shown: the whole course's distribution, not this page's.
     charts: Vec<(String, String)>,
+    /// Every assignment, for the filter and the grade form.
     assignments: Vec<String>,
+    /// This page's students, for the grade form.
     students: Vec<String>,
+    /// The filter in force, to fill in the filter form.
+    filter_assignment: String,
+    filter_user: String,
+    pager: Pager,
+    /// This page's query, so that saving a grade comes back here.
+    back: String,
+}
+
+/// Where a gradebook page is and the links to the others.
+#[derive(Debug, Clone)]
+struct Pager {
+    /// Which students this page shows, in words.
+    summary: String,
+    previous: Option<String>,
+    next: Option<String>,
+    /// (label, link) per page number; no link for the current page and the gaps (`…`).
+    numbers: Vec<(String, Option<String>)>,
+}
+
+impl Pager {
+    fn of(page: &GradebookPage, filter: &Filter) -> Pager {
+        let paging = &page.paging;
+        let link = |number: usize| grades_url(filter, number);
+        let summary = if page.matching == 0 {
+            "No student matches.".to_string()
+        } else {
+            format!(
+                "Students {}–{} of {}, page {} of {}.",
+                paging.students.start + 1,
+                paging.students.end,
+                page.matching,
+                paging.number,
+                paging.pages
+            )
+        };
+        Pager {
+            summary,
+            previous: (paging.number > 1).then(|| link(paging.number - 1)),
+            next: (paging.number < paging.pages).then(|| link(paging.number + 1)),
+            numbers: view::page_numbers(paging.number, paging.pages)
+                .into_iter()
+                .map(|n| match n {
+                    Some(n) if n == paging.number => (n.to_string(), None),
+                    Some(n) => (n.to_string(), Some(link(n))),
+                    None => ("…".to_string(), None),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer to a gradebook page that does not exist, with a way back.
+#[derive(Template)]
+#[template(path = "instructor/grades_missing.html")]
+struct MissingGradesPage {
+    nav: Nav,
+    message: String,
+    last: String,
+}
+
+/// The grades page for `filter` at page `number` (page 1 has no `page` parameter).
+fn grades_url(filter: &Filter, number: usize) -> String {
+    let assignment = filter
+        .assignment
+        .as_ref()
+        .map_or("", AssignmentName::as_str);
+    let user = filter.user.as_ref().map_or("", Username::as_str);
+    let page = if number > 1 {
+        number.to_string()
+    } else {
+        String::new()
+    };
+    view::url(
+        "/instructor/grades",
+        &[("assignment", assignment), ("user", user), ("page", &page)],
+    )
 }
 
 /// `GET /instructor/`: who is missing, and what the deadlines did.
@@ -737,66 +823,155 @@ fn cell(grade: Option<&denis::Grade>) -> String {
     }
 }
 
-/// `GET /instructor/grades`: the gradebook, a chart per assignment and the grade entry form.
-async fn grades(
-    State(state): State<AppState>,
-    Instructor(me): Instructor,
-    Query(query): Query<FilterQuery>,
-) -> Result<Html<String>, WebError> {
-    let filter = query.filter()?;
-    let (rows, assignments, students) = state
-        .blocking(move |s| {
-            let rows = denis::grades::gradebook(&s.course, &s.accounts, &filter)?;
-            let assignments: Vec<String> = s
-                .course
-                .list_assignments()?
-                .into_iter()
-                .map(|a| a.name.to_string())
-                .collect();
-            let students: Vec<String> = s
-                .accounts
-                .list_users()?
-                .into_iter()
-                .filter(|u| u.role == Role::Student)
-                .map(|u| u.username.to_string())
-                .collect();
-            Ok((rows, assignments, students))
-        })
-        .await?;
-    let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for row in &rows {
-        let entry = totals.entry(row.assignment.to_string()).or_default();
-        if let Some(v) = row.total.value() {
-            entry.push(v);
+/// Query of the grades page: the filters of [`FilterQuery`] and the page number.
+#[derive(Debug, Default, Deserialize)]
+struct GradesQuery {
+    assignment: Option<String>,
+    user: Option<String>,
+    page: Option<String>,
+}
+
+impl GradesQuery {
+    fn filter(&self) -> Result<Filter, WebError> {
+        FilterQuery {
+            assignment: self.assignment.clone(),
+            user: self.user.clone(),
+        }
+        .filter()
+    }
+
+    /// The page number; absent or empty is the first.
+    fn page(&self) -> Result<usize, WebError> {
+        match self.page.as_deref().map(str::trim) {
+            None | Some("") => Ok(1),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    WebError::BadRequest(format!(
+                        "{text:?} is not a page number; pages are numbered from 1"
+                    ))
+                }),
         }
     }
-    let charts = totals
-        .into_iter()
-        .map(|(name, values)| {
-            let title = format!("Distribution of totals for {name}");
-            let svg = chart::svg(&title, &values);
-            (name, svg)
+
+    /// The canonical page of a query the grade form carried back, if it is a valid one.
+    fn url_of(back: &str) -> Option<String> {
+        let uri: Uri = format!("/instructor/grades?{back}").parse().ok()?;
+        let Query(query) = Query::<GradesQuery>::try_from_uri(&uri).ok()?;
+        Some(grades_url(&query.filter().ok()?, query.page().ok()?))
+    }
+}
+
+/// `GET /instructor/grades`: one page of the gradebook, the grade distribution of the whole
+/// course per assignment, and the grade entry form. A page past the last is a 404 that links
+/// to the last one.
+async fn grades(
+    State(state): State<AppState>,
+    Extension(charts): Extension<Arc<DistributionCache>>,
+    Instructor(me): Instructor,
+    Query(query): Query<GradesQuery>,
+) -> Result<Response, WebError> {
+    let filter = query.filter()?;
+    let number = query.page()?;
+    let wanted = filter.clone();
+    let found = state
+        .blocking(move |s| {
+            let roster = denis::grades::roster(&s.accounts)?;
+            let page = denis::grades::gradebook_page(
+                &s.course,
+                &roster,
+                &wanted,
+                number,
+                STUDENTS_PER_PAGE,
+            )?;
+            let assignments = s.course.list_assignments()?;
+            let distribution = charts.get(&s.course, &roster)?;
+            Ok((page, assignments, distribution))
         })
-        .collect();
-    let page = GradesPage {
-        nav: Nav::of(&me),
-        rows: rows
-            .iter()
-            .map(|r| GradeRow {
-                user: r.username.to_string(),
-                assignment: r.assignment.to_string(),
-                initial: cell(r.initial.as_ref()),
-                review1: cell(r.review1.as_ref()),
-                review2: cell(r.review2.as_ref()),
-                final_: cell(r.final_.as_ref()),
-                total: r.total.to_string(),
-            })
-            .collect(),
-        charts,
-        assignments,
-        students,
+        .await;
+    let (page, assignments, distribution) = match found {
+        Err(WebError::Grade(denis::GradeError::NoSuchPage { page, pages })) => {
+            let missing = MissingGradesPage {
+                nav: Nav::of(&me),
+                message: denis::GradeError::NoSuchPage { page, pages }.to_string(),
+                last: grades_url(&filter, pages),
+            };
+            return Ok((StatusCode::NOT_FOUND, Html(missing.render()?)).into_response());
+        }
+        found => found?,
     };
-    Ok(Html(page.render()?))
+    let html = GradesPage::new(&me, &filter, &page, &assignments, &distribution).render()?;
+    Ok(Html(html).into_response())
+}
+
+impl GradesPage {
+    /// The page showing `page` of the gradebook under `filter`, with the charts of
+    /// `distribution` for the assignments the filter shows.
+    fn new(
+        me: &CurrentUser,
+        filter: &Filter,
+        page: &GradebookPage,
+        assignments: &[denis::Assignment],
+        distribution: &Distribution,
+    ) -> GradesPage {
+        let charts = assignments
+            .iter()
+            .filter(|a| {
+                filter
+                    .assignment
+                    .as_ref()
+                    .is_none_or(|only| *only == a.name)
+            })
+            .map(|a| {
+                let counted = distribution.students(&a.name);
+                let title = format!(
+                    "Distribution of totals for {} ({counted} {} with a total)",
+                    a.name,
+                    if counted == 1 { "student" } else { "students" }
+                );
+                (
+                    a.name.to_string(),
+                    chart::svg(&title, &distribution.values(&a.name)),
+                )
+            })
+            .collect();
+        let here = grades_url(filter, page.paging.number);
+        GradesPage {
+            nav: Nav::of(me),
+            rows: page
+                .rows
+                .iter()
+                .map(|r| GradeRow {
+                    user: r.username.to_string(),
+                    assignment: r.assignment.to_string(),
+                    initial: cell(r.initial.as_ref()),
+                    review1: cell(r.review1.as_ref()),
+                    review2: cell(r.review2.as_ref()),
+                    final_: cell(r.final_.as_ref()),
+                    total: r.total.to_string(),
+                })
+                .collect(),
+            charts,
+            assignments: assignments.iter().map(|a| a.name.to_string()).collect(),
+            students: page
+                .students
+                .iter()
+                .map(|u| u.username.to_string())
+                .collect(),
+            filter_assignment: filter
+                .assignment
+                .as_ref()
+                .map_or(String::new(), ToString::to_string),
+            filter_user: filter
+                .user
+                .as_ref()
+                .map_or(String::new(), ToString::to_string),
+            pager: Pager::of(page, filter),
+            back: here.split_once('?').map_or("", |(_, q)| q).to_string(),
+        }
+    }
 }
 
 /// Form of `POST /instructor/grades`.
@@ -809,9 +984,13 @@ struct GradeForm {
     score: String,
     #[serde(default)]
     feedback: String,
+    /// The query of the gradebook page the form was on, to go back to it.
+    #[serde(default)]
+    back: String,
 }
 
-/// `POST /instructor/grades`: record (or override) one grade.
+/// `POST /instructor/grades`: record (or override) one grade, then back to the page the form
+/// was on.
 async fn set_grade(
     State(state): State<AppState>,
     Instructor(me): Instructor,
@@ -835,6 +1014,8 @@ async fn set_grade(
             .and_then(|n| Score::new(n).map_err(|e| bad(&e)))?,
         feedback: form.feedback,
     };
+    // Rebuilt from the parsed query, so the redirect stays on this page whatever was sent.
+    let back = GradesQuery::url_of(&form.back).unwrap_or_else(|| "/instructor/grades".into());
     state
         .blocking(move |s| {
             s.course
@@ -847,7 +1028,7 @@ async fn set_grade(
                 })
         })
         .await?;
-    Ok(Redirect::to("/instructor/grades").into_response())
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// `GET /instructor/gradebook.csv`: one row per student and assignment, with the total.
