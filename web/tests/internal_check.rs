@@ -4,6 +4,8 @@
 //! internal listener (`[web] internal_listen`), the check is served there alone, believes every
 //! caller's forwarded address, and the dashboard's listener no longer serves it.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +20,6 @@ use http_body_util::BodyExt;
 use journal::DataRoot;
 use net::CancellationToken;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tower::ServiceExt;
 use web::{AppState, Site, WebServer};
 
@@ -322,16 +322,7 @@ async fn http_status(addr: SocketAddr, method: &str, path: &str, body: &Value) -
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).await.unwrap();
-    let reply = String::from_utf8_lossy(&reply);
-    reply
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"))
+    common::raw_status(addr, &request).await
 }
 
 #[tokio::test]

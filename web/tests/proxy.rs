@@ -11,6 +11,8 @@
 //! its own, so only the address can link them: guesses that all get through mean the guesser
 //! chose a fresh address each time.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +26,6 @@ use denis::CourseDb;
 use journal::DataRoot;
 use net::CancellationToken;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tower::ServiceExt;
 use web::{AppState, Site, TrustedProxies, WebServer};
 
@@ -329,16 +329,7 @@ async fn login_over_tcp(addr: SocketAddr, forwarded: &str, user: &str, password:
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).await.unwrap();
-    let reply = String::from_utf8_lossy(&reply);
-    reply
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"))
+    common::raw_status(addr, &request).await
 }
 
 #[tokio::test]
