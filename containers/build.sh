@@ -45,7 +45,7 @@ for arg in "$@"; do
   case $arg in
     --rebase) REBASE=1 ;;
     --with-chat) CHAT=1 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) printf '%s: error: unknown argument %q; see --help\n' "$PROG" "$arg" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +77,7 @@ host_mirror() {
 }
 
 build_base() {
-  if [ "$REBASE" = 0 ] && "$ENGINE" image exists "$BASE_IMAGE" 2>/dev/null; then
+  if [ "$REBASE" = 0 ] && "$ENGINE" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     say "reusing $BASE_IMAGE (--rebase makes it anew)"
     return
   fi
@@ -100,7 +100,7 @@ build_base() {
   echo "coursemail:x:$SERVICE_UID:" >>"$rootfs/etc/group"
   # Nothing the image needs at run time: apt's caches and the documentation.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
-  tar -C "$rootfs" --numeric-owner -c . | "$ENGINE" import --quiet --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  tar -C "$rootfs" --numeric-owner -c . | "$ENGINE" import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
   rm -rf "$rootfs"
 }
 
@@ -126,7 +126,8 @@ build_images() {
   # The host's trust store, for the chat image's pip: a host behind a TLS-inspecting proxy
   # trusts the proxy's CA there, and the build should too.
   local HOST_CA=()
-  [ ! -s /etc/ssl/certs/ca-certificates.crt ] ||
+  # (podman's build takes volumes; docker's does not, and gets none.)
+  [ "$ENGINE" != podman ] || [ ! -s /etc/ssl/certs/ca-certificates.crt ] ||
     HOST_CA=(--volume /etc/ssl/certs/ca-certificates.crt:/host-ca.crt:ro)
   [ "$CHAT" = 0 ] || services+=(submatrix)
   for service in "${services[@]}"; do
