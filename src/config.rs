@@ -104,6 +104,9 @@ pub struct WebConfig {
     /// (`POST /internal/check`), which `listen` then no longer serves; empty keeps the check on
     /// `listen`, believing forwarded addresses from loopback callers only.
     pub internal_listen: String,
+    /// A plain-HTTP listener, as address:port, that redirects every request to the same path on
+    /// `https://hostname[:port of listen]`; needs `tls`. Empty turns it off.
+    pub redirect_listen: String,
     /// Serve HTTPS itself, on both listeners, with the certificate in `tls/` (the one smtp and
     /// pop use); cookies are then `Secure` whatever `secure_cookies` says.
     pub tls: bool,
@@ -121,6 +124,7 @@ impl Default for WebConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             internal_listen: String::new(),
+            redirect_listen: String::new(),
             tls: false,
             secure_cookies: false,
             session_hours: 12,
@@ -587,6 +591,18 @@ mod tests {
             c.web.listen, "127.0.0.1:8080",
             "the dashboard keeps its own listener"
         );
+    }
+
+    #[test]
+    fn the_redirect_to_https_is_off_unless_configured() {
+        let c = Config::from_layers(None, &env(&[])).unwrap();
+        assert_eq!(c.web.redirect_listen, "");
+        let vars = env(&[
+            ("COURSEMAIL_WEB_REDIRECT_LISTEN", "0.0.0.0:80"),
+            ("COURSEMAIL_WEB_TLS", "true"),
+        ]);
+        let c = Config::from_layers(None, &vars).unwrap();
+        assert_eq!(c.web.redirect_listen, "0.0.0.0:80");
     }
 
     #[test]

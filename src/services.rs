@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accounts::{Accounts, Authenticator, Throttle};
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use denis::{DeadlineRunner, Intake, Scheduler};
 use journal::session_log::SessionLog;
 use journal::store::MailStore;
@@ -208,8 +208,9 @@ pub fn describe_deadlines(runner: &DeadlineRunner) -> Result<String> {
     Ok(format!("deadlines    {outlook}"))
 }
 
-/// Binds the web dashboard (SPEC §11) on `[web] listen`, and the credentials check for the chat
-/// on `[web] internal_listen` when that is set; `None` when `listen` is empty. It opens
+/// Binds the web dashboard (SPEC §11) on `[web] listen`, the credentials check for the chat
+/// on `[web] internal_listen` and the plain-HTTP redirect to HTTPS on `[web] redirect_listen`
+/// when those are set; `None` when `listen` is empty. It opens
 /// `course.db` read-write (grades, oopsies, instructor requests) but never the journal: denis
 /// carries out what touches it (SPEC §3).
 pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
@@ -218,6 +219,16 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         return Ok(None);
     };
     let internal = listen_addr(&c.web.internal_listen, "[web] internal_listen")?;
+    let redirect = listen_addr(&c.web.redirect_listen, "[web] redirect_listen")?;
+    if redirect.is_some() && !c.web.tls {
+        // Without tls the dashboard's port speaks plain HTTP, so the redirect would send
+        // browsers to an https:// URL nothing answers; a TLS proxy in front redirects itself.
+        bail!(
+            "[web] redirect_listen needs [web] tls = true (it sends browsers to the dashboard's \
+             HTTPS port); set tls = true, or leave redirect_listen empty and let the TLS proxy \
+             in front redirect port 80"
+        );
+    }
     let path = ctx.root.course_db();
     let course = denis::CourseDb::open(&path)
         .with_context(|| format!("cannot open the course database {}", path.display()))?;
@@ -255,6 +266,20 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
                 )
             })?;
     }
+    if let Some(redirect) = redirect {
+        // The dashboard's own port is its public one: containers publish 443 as 443.
+        let port = server.local_addr()?.port();
+        let origin = web::HttpsOrigin::new(&c.hostname, port)?;
+        server = server
+            .with_redirect_listener(redirect, origin)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {redirect} for the redirect to HTTPS ([web] \
+                     redirect_listen); choose a free address:port or leave it empty"
+                )
+            })?;
+    }
     Ok(Some(if c.web.tls {
         server.with_tls(shared.tls.clone())
     } else {
@@ -264,7 +289,7 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
 
 /// Human descriptions of the web's listeners for start-up messages: the dashboard, then the
 /// credentials check's URL when it has a listener of its own (what submatrix's `--check-url`
-/// takes).
+/// takes), then the redirect to HTTPS and where it sends browsers.
 pub fn describe_web(server: &WebServer) -> Vec<String> {
     let scheme = if server.is_tls() { "https" } else { "http" };
     let mut lines = vec![match server.local_addr() {
@@ -275,6 +300,13 @@ pub fn describe_web(server: &WebServer) -> Vec<String> {
         Ok(None) => {}
         Ok(Some(addr)) => lines.push(format!("web internal {scheme}://{addr}/internal/check")),
         Err(_) => lines.push("web internal (address unknown)".to_string()),
+    }
+    match server.redirect() {
+        Ok(None) => {}
+        Ok(Some((addr, origin))) => {
+            lines.push(format!("web redirect http://{addr}/ to {origin}/"));
+        }
+        Err(_) => lines.push("web redirect (address unknown)".to_string()),
     }
     lines
 }

@@ -15,23 +15,29 @@
 //! - [`redirect`]: local-only `?next=` targets (pure).
 //! - [`proxy`]: [`TrustedProxies`] and the client address behind them, read from
 //!   `X-Forwarded-For` (pure).
-//! - [`security`]: security headers on every response; the stylesheet built into the binary.
+//! - [`security`]: security headers on every response, HSTS over HTTPS; the stylesheet built
+//!   into the binary.
 //! - [`view`]: the navigation bar and time formatting (pure).
 //! - [`chart`]: the grade-distribution chart as server-rendered SVG (pure).
 //! - [`tls`]: HTTPS without a proxy: a listener that completes TLS handshakes off the accept path.
+//! - [`https_redirect`]: the plain-HTTP listener that sends every request to the HTTPS dashboard
+//!   on the configured hostname.
 //! - [`routes`]: the routers; `auth` (login, logout, register, password), `student`
 //!   (dashboard, activity, oopsie), `setup` (mail client settings, autoconfig), `instructor`,
 //!   `internal` (the credentials check for submatrix).
 //!
 //! [`WebServer`] serves the dashboard on one listener, and the credentials check either there or,
 //! with [`WebServer::with_internal_listener`], on a second listener of its own (`[web]
-//! internal_listen`) so that publishing the dashboard never publishes the check.
+//! internal_listen`) so that publishing the dashboard never publishes the check. With
+//! [`WebServer::with_redirect_listener`] (`[web] redirect_listen`, port 80) a third, plain-HTTP
+//! listener redirects browsers that typed `http://` to the HTTPS dashboard.
 
 #![warn(missing_docs)]
 
 pub mod chart;
 pub mod csrf;
 pub mod error;
+pub mod https_redirect;
 pub mod proxy;
 pub mod redirect;
 pub mod routes;
@@ -49,6 +55,7 @@ use axum::serve::ListenerExt;
 use net::{CancellationToken, TlsAcceptor};
 
 pub use error::WebError;
+pub use https_redirect::HttpsOrigin;
 pub use proxy::TrustedProxies;
 pub use routes::{dashboard_router, internal_router, router};
 pub use state::{AppState, Site};
@@ -66,7 +73,8 @@ pub async fn serve(
         .await
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves; every response carries
+/// `Strict-Transport-Security`.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
@@ -80,7 +88,9 @@ pub async fn serve_tls(
             tracing::debug!(error = %e, "web: cannot set TCP_NODELAY");
         }
     });
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let app = app
+        .layer(axum::middleware::map_response(security::strict_transport))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -100,11 +110,12 @@ async fn serve_until(
     }
 }
 
-/// The bound dashboard listener, and the internal one if any, ready to
+/// The bound dashboard listener, and the internal and redirect ones if any, ready to
 /// [`run`](WebServer::run).
 pub struct WebServer {
     listener: tokio::net::TcpListener,
     internal: Option<tokio::net::TcpListener>,
+    redirect: Option<(tokio::net::TcpListener, HttpsOrigin)>,
     state: AppState,
     tls: Option<TlsAcceptor>,
 }
@@ -115,6 +126,7 @@ impl std::fmt::Debug for WebServer {
         f.debug_struct("WebServer")
             .field("listener", &self.listener)
             .field("internal", &self.internal)
+            .field("redirect", &self.redirect)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -130,6 +142,7 @@ impl WebServer {
         Ok(WebServer {
             listener,
             internal: None,
+            redirect: None,
             state,
             tls: None,
         })
@@ -140,6 +153,20 @@ impl WebServer {
     /// server can connect: its callers' forwarded addresses are believed.
     pub async fn with_internal_listener(mut self, addr: SocketAddr) -> std::io::Result<WebServer> {
         self.internal = Some(tokio::net::TcpListener::bind(addr).await?);
+        Ok(self)
+    }
+
+    /// Binds `addr` as well, for plain HTTP that answers every request with a redirect to the
+    /// same path on `origin` ([`https_redirect`]). It serves no page itself, so it is safe to
+    /// publish; it makes sense beside [`with_tls`](WebServer::with_tls), with `origin` naming
+    /// where browsers reach this server's HTTPS.
+    pub async fn with_redirect_listener(
+        mut self,
+        addr: SocketAddr,
+        origin: HttpsOrigin,
+    ) -> std::io::Result<WebServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        self.redirect = Some((listener, origin));
         Ok(self)
     }
 
@@ -168,19 +195,44 @@ impl WebServer {
             .transpose()
     }
 
-    /// Serves until `shutdown` is cancelled. If either listener fails, the other stops too and
+    /// Where the redirect to HTTPS listens and where it sends browsers, when it is set.
+    pub fn redirect(&self) -> std::io::Result<Option<(SocketAddr, &HttpsOrigin)>> {
+        self.redirect
+            .as_ref()
+            .map(|(listener, origin)| Ok((listener.local_addr()?, origin)))
+            .transpose()
+    }
+
+    /// Serves until `shutdown` is cancelled. If any listener fails, the others stop too and
     /// the error is returned: the service stops as a whole rather than running half.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let Some(internal) = self.internal else {
-            let app = router(self.state);
-            return serve_until(self.listener, self.tls, app, shutdown).await;
+        let (pages, check) = match self.internal {
+            None => (router(self.state), None),
+            Some(internal) => (
+                dashboard_router(self.state.clone()),
+                Some((internal, internal_router(self.state))),
+            ),
         };
-        let pages = dashboard_router(self.state.clone());
-        let check = internal_router(self.state);
-        tokio::try_join!(
-            serve_until(self.listener, self.tls.clone(), pages, shutdown.clone()),
-            serve_until(internal, self.tls, check, shutdown),
-        )
-        .map(|((), ())| ())
+        let check = async {
+            match check {
+                Some((listener, app)) => {
+                    serve_until(listener, self.tls.clone(), app, shutdown.clone()).await
+                }
+                None => Ok(()),
+            }
+        };
+        // Plain HTTP whatever `tls` says: it is the listener for browsers that did not ask for
+        // HTTPS.
+        let redirect = async {
+            match self.redirect {
+                Some((listener, origin)) => {
+                    let app = https_redirect::router(origin);
+                    serve_until(listener, None, app, shutdown.clone()).await
+                }
+                None => Ok(()),
+            }
+        };
+        let pages = serve_until(self.listener, self.tls.clone(), pages, shutdown.clone());
+        tokio::try_join!(pages, check, redirect).map(|((), (), ())| ())
     }
 }

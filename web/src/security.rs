@@ -1,4 +1,5 @@
-//! Security headers on every response, and the static assets compiled into the binary.
+//! Security headers on every response (and HSTS on those sent over HTTPS), and the static
+//! assets compiled into the binary.
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,6 +28,21 @@ pub async fn headers(request: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    response
+}
+
+/// `Strict-Transport-Security` on every response sent over HTTPS (`[web] tls = true`): once a
+/// browser has reached the site over HTTPS it never falls back to plain HTTP, where the session
+/// cookie and passwords could be read or the redirect to HTTPS stripped. Not `includeSubDomains`:
+/// other hosts under the course's hostname are not coursemail's to commit. Browsers ignore the
+/// header over plain HTTP and over a certificate they do not trust (the self-signed default),
+/// so it commits nobody before a real certificate is in place.
+pub async fn strict_transport(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        // One year, the common choice and what preload lists ask for.
+        HeaderValue::from_static("max-age=31536000"),
+    );
     response
 }
 
