@@ -53,7 +53,7 @@ pub struct GradeEntry {
     pub feedback: String,
 }
 
-const GRADE_COLUMNS: &str =
+pub(super) const GRADE_COLUMNS: &str =
     "assignment, component, username, score, feedback, automatic, updated_at";
 
 /// What decides which components count for students' totals (SPEC §10), keyed by
@@ -142,7 +142,7 @@ fn json_array(names: &[&Username]) -> String {
     out
 }
 
-fn grade_from_row(row: &Row<'_>) -> rusqlite::Result<Grade> {
+pub(super) fn grade_from_row(row: &Row<'_>) -> rusqlite::Result<Grade> {
     let score: i64 = row.get(3)?;
     let score = u8::try_from(score)
         .ok()

@@ -7,7 +7,8 @@
 //! The operations live beside it, one file per area: [`assignments`], [`intake`] (what the
 //! intake reads and records), [`crate::query`] (what `coursemail inspect` shows), and for the
 //! deadlines [`deadlines`] (run claims and records), [`reviews`] (the peer-review cycle),
-//! [`grades`] and [`oopsies`]; [`requests`] holds what the web asks denis to do.
+//! [`grades`] and [`oopsies`]; [`requests`] holds what the web asks denis to do, and
+//! [`student`] what one student's dashboard reads.
 
 pub mod assignments;
 pub mod deadlines;
@@ -17,6 +18,7 @@ mod migrate;
 pub mod oopsies;
 pub mod requests;
 pub mod reviews;
+pub mod student;
 
 use std::path::Path;
 use std::str::FromStr;

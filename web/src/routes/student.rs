@@ -3,13 +3,14 @@
 //! Every query here is filtered by the logged-in user's name, never by a request parameter, so
 //! one student cannot ask for another's data.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use accounts::Role;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use denis::db::student::StudentRecord;
 use denis::grades::gradebook::{GradebookInputs, build_rows};
 use denis::{
     AssignmentName, Component, Deadline, Deadlines, Filter, GradeableRow, Severity, Submission,
@@ -188,45 +189,40 @@ pub fn gradeable_view(row: &GradeableRow, deadlines: &Deadlines, now_us: i64) ->
 }
 
 /// Gathers the dashboard of the logged-in student.
+///
+/// Two reads whatever the size of the course: the assignments, and this student's own rows
+/// (one index search by username per table, see [`denis::db::student`]). The totals come from
+/// denis's gradebook rules fed with this student alone, so the page and the gradebook agree.
 fn dashboard_data(s: &Inner, user: &CurrentUser) -> Result<(Vec<AssignmentView>, u32), WebError> {
     let me = user.username().clone();
-    let filter = Filter {
-        assignment: None,
-        user: Some(me.clone()),
-    };
     let now_us = view::now().saturating_mul(1_000_000);
-    let submissions = s.course.inspect_submissions(&filter)?;
-    let gradeables = s.course.inspect_gradeables(&filter)?;
-    let grades = s.course.grades(&filter)?;
-    let used = s.course.oopsies_used(&me)?;
-    let oopsies_left = s.site.oopsies_per_term.saturating_sub(used);
     let assignments = s.course.list_assignments()?;
-    // The totals come from denis's gradebook rules, fed with this student alone: the whole
-    // gradebook would read every user and grade of the course on each page view.
-    let mut inputs = GradebookInputs {
+    let StudentRecord {
+        submissions,
+        gradeables,
+        grades,
+        reviews,
+        oopsies,
+    } = s.course.student_record(&me)?;
+    let used = u32::try_from(oopsies.len()).unwrap_or(u32::MAX);
+    let oopsies_left = s.site.oopsies_per_term.saturating_sub(used);
+    let mut my_reviewees: HashMap<AssignmentName, Vec<String>> = HashMap::new();
+    for r in reviews {
+        my_reviewees
+            .entry(r.assignment)
+            .or_default()
+            .push(r.reviewee.to_string());
+    }
+    let inputs = GradebookInputs {
         students: vec![user.session.user.clone()],
         assignments: assignments.iter().map(|a| a.name.clone()).collect(),
         grades: grades.clone(),
-        reviewees: HashMap::new(),
-        oopsies: HashSet::new(),
+        reviewees: my_reviewees
+            .iter()
+            .map(|(a, names)| ((a.clone(), me.clone()), names.len()))
+            .collect(),
+        oopsies: oopsies.into_iter().map(|a| (a, me.clone())).collect(),
     };
-    let mut my_reviewees = HashMap::new();
-    for a in &assignments {
-        let mine: Vec<String> = s
-            .course
-            .peer_review_cycle(&a.name)?
-            .into_iter()
-            .filter(|p| p.reviewer == me)
-            .map(|p| p.reviewee.to_string())
-            .collect();
-        inputs
-            .reviewees
-            .insert((a.name.clone(), me.clone()), mine.len());
-        if s.course.oopsie_users(&a.name)?.contains(&me) {
-            inputs.oopsies.insert((a.name.clone(), me.clone()));
-        }
-        my_reviewees.insert(a.name.clone(), mine);
-    }
     let totals: HashMap<AssignmentName, (String, bool)> = build_rows(inputs)
         .into_iter()
         .map(|row| (row.assignment, (row.total.to_string(), row.oopsie)))
