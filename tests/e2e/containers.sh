@@ -35,13 +35,15 @@ teardown() {
 }
 trap teardown EXIT
 
-# Six free loopback ports for the published services.
-read -r CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_CHAT_PORT < <(python3 -c '
+# Seven free loopback ports for the published services.
+read -r CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_HTTP_PORT \
+  CM_CHAT_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
-export CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_CHAT_PORT
+export CM_SMTPS_PORT CM_SUBMISSION_PORT CM_POP3S_PORT CM_POP3_PORT CM_HTTPS_PORT CM_HTTP_PORT \
+  CM_CHAT_PORT
 
 "$ROOT/containers/build.sh" --with-chat 2>"$WORK/build.log" || { cat "$WORK/build.log"; fail "containers/build.sh failed"; }
 "${COMPOSE[@]}" up -d >"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log"; fail "podman-compose up failed"; }
@@ -69,7 +71,7 @@ wait_port() {
     sleep 0.1
   done
 }
-for port in $CM_SMTPS_PORT $CM_SUBMISSION_PORT $CM_POP3S_PORT $CM_POP3_PORT $CM_HTTPS_PORT $CM_CHAT_PORT; do
+for port in $CM_SMTPS_PORT $CM_SUBMISSION_PORT $CM_POP3S_PORT $CM_POP3_PORT $CM_HTTPS_PORT $CM_HTTP_PORT $CM_CHAT_PORT; do
   wait_port "$port"
 done
 expect_eq "$(podman inspect --format '{{.State.ExitCode}}' "${CM_PREFIX}init")" 0 "init container"
@@ -156,6 +158,10 @@ dashboard=$(curl -sS --cacert "$CERT" -b "$WORK/alice.jar" "$URL/dashboard")
 expect_contains "$dashboard" "hw1" "the dashboard lists hw1"
 expect_contains "$(curl -sS --cacert "$CERT" -b "$WORK/alice.jar" "$URL/activity")" "${SESSION_alice:0:14}" \
   "alice's activity lists her submission"
+# Port 80 sends browsers to the HTTPS dashboard on the course's hostname, whatever Host says.
+expect_eq "$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: evil.example' \
+  "http://127.0.0.1:$CM_HTTP_PORT/login?next=%2Fdashboard")" \
+  "308 https://$DOMAIN/login?next=%2Fdashboard" "port 80 redirects to HTTPS"
 # The credentials check is not on the published port.
 expect_eq "$(curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
   --data "{\"user\":\"alice\",\"password\":\"$(password alice)\"}" "$URL/internal/check")" 404 \
@@ -195,13 +201,14 @@ expect_contains "$chat" "M_FORBIDDEN" "a wrong chat password"
 "${COMPOSE[@]}" down >/dev/null 2>&1
 # The manifest with this test's names and ports instead of the standard ones.
 python3 - "$ROOT/containers/coursemail.kube.yaml" "$KUBE" "$CM_PREFIX" \
-  "$CM_SMTPS_PORT" "$CM_SUBMISSION_PORT" "$CM_POP3S_PORT" "$CM_POP3_PORT" "$CM_HTTPS_PORT" <<'PY'
+  "$CM_SMTPS_PORT" "$CM_SUBMISSION_PORT" "$CM_POP3S_PORT" "$CM_POP3_PORT" "$CM_HTTPS_PORT" \
+  "$CM_HTTP_PORT" <<'PY'
 import re, sys
 src, dst, prefix, *ports = sys.argv[1:]
 text = open(src).read()
 text = re.sub(r"(?<!localhost/)coursemail-(mail|logs|journal|accounts|course|pop|tls|grading|denis|smtp|web)\b",
               lambda m: prefix + m.group(1), text)
-for standard, port in zip(("465", "587", "995", "110", "443"), ports):
+for standard, port in zip(("465", "587", "995", "110", "443", "80"), ports):
     text = text.replace(f"hostPort: {standard}}}", f"hostPort: {port}}}")
 open(dst, "w").write(text)
 PY
