@@ -113,8 +113,12 @@ pub enum TlsError {
 pub fn ensure_certificate(tls_dir: &Path, hostname: &str) -> Result<CertStatus, TlsError> {
     let cert = tls_dir.join(CERT_FILE);
     let key = tls_dir.join(KEY_FILE);
-    if let Some(status) = existing_pair(&cert, &key)? {
-        return Ok(status);
+    // Without the lock, only a complete pair is an answer: a key without its certificate may be
+    // a pair another service is writing right now (key first), which the lock waits out.
+    match existing_pair(&cert, &key) {
+        Ok(Some(status)) => return Ok(status),
+        Ok(None) | Err(TlsError::IncompletePair { .. }) => {}
+        Err(e) => return Err(e),
     }
     files::create_dir(tls_dir).map_err(|source| TlsError::Write {
         path: tls_dir.to_path_buf(),
