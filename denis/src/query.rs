@@ -3,7 +3,7 @@
 
 use accounts::{Accounts, Role};
 use journal::Username;
-use rusqlite::params;
+use rusqlite::params_from_iter;
 
 use crate::db::intake::{
     GRADEABLE_COLUMNS, Gradeable, SUBMISSION_COLUMNS, Submission, gradeable_from_row,
@@ -23,11 +23,30 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn params(&self) -> (Option<&str>, Option<&str>) {
-        (
-            self.assignment.as_ref().map(AssignmentName::as_str),
-            self.user.as_ref().map(Username::as_str),
-        )
+    /// The `WHERE` clause for a table with `assignment` and `username` columns, naming only the
+    /// conditions this filter has, and its parameters. (The single-statement form
+    /// `(?1 IS NULL OR username = ?1)` keeps SQLite off every index, so one student's rows would
+    /// cost a scan of the whole course.)
+    pub(crate) fn where_clause(&self) -> (String, Vec<&str>) {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            (
+                "assignment",
+                self.assignment.as_ref().map(AssignmentName::as_str),
+            ),
+            ("username", self.user.as_ref().map(Username::as_str)),
+        ] {
+            if let Some(value) = value {
+                values.push(value);
+                conditions.push(format!("{column} = ?{}", values.len()));
+            }
+        }
+        if conditions.is_empty() {
+            (String::new(), values)
+        } else {
+            (format!("WHERE {}", conditions.join(" AND ")), values)
+        }
     }
 }
 
@@ -64,28 +83,24 @@ impl CourseDb {
     /// Processed sessions matching `filter`, oldest first. The assignment filter matches
     /// patchsets and reviews of that assignment only.
     pub fn inspect_submissions(&self, filter: &Filter) -> Result<Vec<Submission>, CourseDbError> {
+        let (clause, values) = filter.where_clause();
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {SUBMISSION_COLUMNS} FROM submissions
-                 WHERE (?1 IS NULL OR assignment = ?1) AND (?2 IS NULL OR username = ?2)
-                 ORDER BY submission_id"
+                "SELECT {SUBMISSION_COLUMNS} FROM submissions {clause} ORDER BY submission_id"
             ))?;
-            let (a, u) = filter.params();
-            let rows = stmt.query_map(params![a, u], submission_from_row)?;
+            let rows = stmt.query_map(params_from_iter(&values), submission_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
     /// Gradeables matching `filter` with their findings, oldest first.
     pub fn inspect_gradeables(&self, filter: &Filter) -> Result<Vec<GradeableRow>, CourseDbError> {
+        let (clause, values) = filter.where_clause();
         let gradeables: Vec<Gradeable> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {GRADEABLE_COLUMNS} FROM gradeables
-                 WHERE (?1 IS NULL OR assignment = ?1) AND (?2 IS NULL OR username = ?2)
-                 ORDER BY submission_id"
+                "SELECT {GRADEABLE_COLUMNS} FROM gradeables {clause} ORDER BY submission_id"
             ))?;
-            let (a, u) = filter.params();
-            let rows = stmt.query_map(params![a, u], gradeable_from_row)?;
+            let rows = stmt.query_map(params_from_iter(&values), gradeable_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?;
         gradeables
@@ -140,14 +155,13 @@ impl CourseDb {
 
     /// Used oopsies matching `filter`, by time of use.
     pub fn inspect_oopsies(&self, filter: &Filter) -> Result<Vec<OopsieRow>, CourseDbError> {
+        let (clause, values) = filter.where_clause();
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT username, assignment, used_at FROM oopsies
-                 WHERE (?1 IS NULL OR assignment = ?1) AND (?2 IS NULL OR username = ?2)
-                 ORDER BY used_at, username",
-            )?;
-            let (a, u) = filter.params();
-            let rows = stmt.query_map(params![a, u], |r| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT username, assignment, used_at FROM oopsies {clause}
+                 ORDER BY used_at, username"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(&values), |r| {
                 Ok(OopsieRow {
                     username: text(r, 0)?,
                     assignment: text(r, 1)?,
@@ -156,5 +170,58 @@ impl CourseDb {
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(assignment: Option<&str>, user: Option<&str>) -> Filter {
+        Filter {
+            assignment: assignment.map(|a| AssignmentName::parse(a).unwrap()),
+            user: user.map(|u| Username::parse(u).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_filter_names_only_its_own_conditions() {
+        assert_eq!(filter(None, None).where_clause(), (String::new(), vec![]));
+        assert_eq!(
+            filter(None, Some("alice")).where_clause(),
+            ("WHERE username = ?1".to_string(), vec!["alice"])
+        );
+        assert_eq!(
+            filter(Some("hw1"), Some("alice")).where_clause(),
+            (
+                "WHERE assignment = ?1 AND username = ?2".to_string(),
+                vec!["hw1", "alice"]
+            )
+        );
+    }
+
+    #[test]
+    fn one_students_rows_are_an_index_search_not_a_scan_of_the_course() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = CourseDb::open(&dir.path().join("course.db")).unwrap();
+        let alice = filter(None, Some("alice"));
+        let (clause, values) = alice.where_clause();
+        for (table, index) in [
+            ("submissions", "submissions_by_user"),
+            ("grades", "grades_by_user"),
+        ] {
+            let plan = db
+                .with_conn(|conn| {
+                    let sql = format!("EXPLAIN QUERY PLAN SELECT * FROM {table} {clause}");
+                    let mut stmt = conn.prepare(&sql)?;
+                    let steps = stmt.query_map(params_from_iter(&values), |r| r.get(3))?;
+                    Ok(steps.collect::<Result<Vec<String>, _>>()?.join("\n"))
+                })
+                .unwrap();
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{table}: {plan}"
+            );
+        }
     }
 }

@@ -380,17 +380,12 @@ impl CourseDb {
 
     /// Grades matching `filter`, by assignment, student, then component.
     pub fn grades(&self, filter: &Filter) -> Result<Vec<Grade>, CourseDbError> {
-        let (a, u) = (
-            filter.assignment.as_ref().map(AssignmentName::as_str),
-            filter.user.as_ref().map(Username::as_str),
-        );
+        let (clause, values) = filter.where_clause();
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {GRADE_COLUMNS} FROM grades
-                 WHERE (?1 IS NULL OR assignment = ?1) AND (?2 IS NULL OR username = ?2)
-                 ORDER BY assignment, username, component"
+                "SELECT {GRADE_COLUMNS} FROM grades {clause} ORDER BY assignment, username, component"
             ))?;
-            let rows = stmt.query_map(params![a, u], grade_from_row)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(&values), grade_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
