@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use database::Database;
 use rusqlite::Connection;
@@ -88,14 +87,6 @@ impl Accounts {
         // Every cache operation leaves the map consistent, so a poisoned lock is safe to reuse.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// The current time in Unix seconds (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

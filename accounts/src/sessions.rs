@@ -8,10 +8,11 @@ use std::time::Duration;
 use journal::Username;
 use rusqlite::{OptionalExtension, params};
 
-use crate::db::{Accounts, unix_now};
+use crate::db::Accounts;
 use crate::error::AccountsError;
 use crate::user::User;
 use crate::users::{RawUser, USER_COLUMNS};
+use database::unix_now;
 
 /// The secret a browser presents (the cookie value): 64 lowercase hex characters.
 #[derive(Clone, PartialEq, Eq)]

@@ -3,10 +3,11 @@
 use journal::Username;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::db::{Accounts, unix_now};
+use crate::db::Accounts;
 use crate::error::AccountsError;
 use crate::password::{check_new_password, hash_password};
 use crate::user::{NewUser, Role, User, normalize_student_id, validate_full_name};
+use database::unix_now;
 
 /// The columns [`RawUser::from_row`] reads, in order; qualified so that joins stay unambiguous.
 pub(crate) const USER_COLUMNS: &str = "users.username, users.full_name, users.student_id, \

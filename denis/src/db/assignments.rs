@@ -5,9 +5,10 @@ use accounts::Accounts;
 use journal::Username;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{CourseDb, text, unix_now};
+use super::{CourseDb, text};
 use crate::error::CourseDbError;
 use crate::model::{Assignment, AssignmentName, Deadlines, ReviewSlot};
+use database::unix_now;
 
 /// What `coursemail assignment create|dummy` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

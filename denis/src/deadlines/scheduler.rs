@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{DeadlineError, DeadlineRunner, DueReport};
-use crate::db::unix_now;
 use crate::intake::Intake;
+use database::unix_now;
 
 /// The default poll interval: how soon a changed assignment is noticed.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);

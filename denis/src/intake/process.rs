@@ -17,9 +17,9 @@ use super::check::{Series, check_series, workspace::Workspace};
 use super::classify::{Classification, Envelope, Facts, Replied, classify};
 use super::message::StoredMessage;
 use crate::db::intake::Submission;
-use crate::db::unix_now;
 use crate::error::IntakeError;
 use crate::model::{Component, Finding, Kind, Severity, Status, overall_severity};
+use database::unix_now;
 
 /// What the blocking first phase found out.
 struct Prepared {
