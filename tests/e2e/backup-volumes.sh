@@ -28,14 +28,9 @@ P=cmbackup-$$-$RANDOM-
 # another one here so that owners cannot be mixed up between parts unnoticed.
 SERVICE_UID=10000
 POP_UID=10001
-# podman run here needs runc and no default ulimits (the volume commands need neither).
-cat >"$WORK/containers.conf" <<'EOF'
-[engine]
-runtime = "runc"
-[containers]
-default_ulimits = []
-EOF
-container() { CONTAINERS_CONF=$WORK/containers.conf podman "$@"; }
+# podman run on test machines needs the test-only settings of lib/containers.conf (the volume
+# commands need none).
+container() { CONTAINERS_CONF="$ROOT/tests/e2e/lib/containers.conf" podman "$@"; }
 
 remove_podman_objects() {
   container rm -f -t 0 "${P}sleeper" >/dev/null 2>&1 || true
