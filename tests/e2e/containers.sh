@@ -95,6 +95,10 @@ for service in smtp pop web; do
   fi
 done
 expect_eq "$(podman exec "${CM_PREFIX}denis" git --version | cut -d' ' -f1-2)" "git version" "git in the denis image"
+# An init, not coursemail, is PID 1 in denis: it reaps the helpers of a git run killed at its
+# time limit.
+pid1=$(podman exec "${CM_PREFIX}denis" cat /proc/1/comm)
+[ "$pid1" != coursemail ] || fail "coursemail is PID 1 in the denis container, so nothing reaps orphans"
 # The chat gets the certificate, never tls/ with the key.
 expect_eq "$(podman inspect --format '{{range .Mounts}}{{.Destination}} {{end}}' "${CM_PREFIX}submatrix")" \
   "/var/lib/submatrix " "the chat mounts only its own volume"
@@ -218,4 +222,7 @@ for port in $CM_SMTPS_PORT $CM_SUBMISSION_PORT $CM_POP3S_PORT $CM_POP3_PORT $CM_
 done
 expect_eq "$(pop_subjects bob)" "$bob_sees" "the kube pods serve the same maildrop"
 expect_eq "$(curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' "$URL/login")" 200 "the kube web pod"
+expect_eq "$(curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"user\":\"alice\",\"password\":\"$(password alice)\"}" "$URL/internal/check")" 404 \
+  "the kube web pod does not publish /internal/check"
 echo "containers: ok"
