@@ -35,6 +35,9 @@ pub enum Command {
     /// Prepare a data root (directories, certificate, databases, journal) and exit: what the
     /// containers' first step runs before services that mount parts of it read-only start.
     Init,
+    /// Show or change the course's mail domain, recorded in the data root (SPEC §3).
+    #[command(subcommand)]
+    Domain(DomainCommand),
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -72,12 +75,29 @@ impl Command {
     }
 }
 
+/// `coursemail domain ...`
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Print the recorded mail domain and the server name clients connect to.
+    Show,
+    /// Record a new mail domain: every address (user@DOMAIN, assignment@DOMAIN) changes.
+    Set {
+        /// The new domain, e.g. course.example.org.
+        name: String,
+    },
+}
+
 /// Flags of `coursemail up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Mail domain and server name (default localhost).
+    /// The course's mail domain, recorded at the first start (default course.localhost; later
+    /// starts use the recorded one, `coursemail domain set` changes it).
     #[arg(long)]
     pub hostname: Option<String>,
+    /// The server name clients connect to, if not the mail domain (default: the domain, or
+    /// localhost for a .localhost domain).
+    #[arg(long, value_name = "HOST")]
+    pub public_host: Option<String>,
     /// Port of the SMTP implicit-TLS listener (default 1465).
     #[arg(long, value_name = "PORT")]
     pub smtps_port: Option<u16>,

@@ -22,8 +22,11 @@ const ENV_NOT_OPTIONS: &[&str] = &["COURSEMAIL_CONFIG", "COURSEMAIL_LOG", "COURS
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The course's mail domain and the servers' name: addresses are `user@hostname`.
+    /// The course's mail domain: addresses are `user@hostname`. Empty means the domain recorded
+    /// in the data root (SPEC §3), or at the first start [`DEFAULT_MAIL_DOMAIN`].
     pub hostname: String,
+    /// The server name clients connect to.
+    pub server: ServerConfig,
     /// The data root (SPEC §3).
     pub data: PathBuf,
     /// Password checking shared by every service.
@@ -43,7 +46,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            hostname: "localhost".into(),
+            hostname: String::new(),
+            server: ServerConfig::default(),
             data: PathBuf::from("./coursemail-data"),
             auth: AuthConfig::default(),
             course: CourseConfig::default(),
@@ -55,6 +59,21 @@ impl Default for Config {
     }
 }
 
+/// The mail domain of a new data root when none is configured: it has a dot, which
+/// git send-email's address check requires, and as a `.localhost` name (RFC 6761) it can never
+/// be anybody else's domain.
+pub const DEFAULT_MAIL_DOMAIN: &str = "course.localhost";
+
+/// Where clients reach the servers (SPEC §3: the server name may differ from the mail domain).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The host name mail clients, git and browsers connect to, and that the self-signed
+    /// certificate names. Empty: the mail domain, except that a `.localhost` domain is served
+    /// as `localhost`, which every machine resolves.
+    pub public_host: String,
+}
+
 /// The course: its own addresses (SPEC §8) and its rules (SPEC §10).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -63,6 +82,12 @@ pub struct CourseConfig {
     pub lists: Vec<String>,
     /// Oopsies each student may use per term; 0 turns them off.
     pub oopsies_per_term: u32,
+    /// The course's time zone (an IANA name such as `Europe/Vienna`): the web shows times in
+    /// it and its forms read times in it.
+    pub timezone: String,
+    /// What students see of their automated findings before a deadline: `summary` (the checks
+    /// that failed, by name) or `full` (every finding at once).
+    pub findings_before_deadline: String,
 }
 
 impl Default for CourseConfig {
@@ -70,11 +95,37 @@ impl Default for CourseConfig {
         Self {
             lists: vec!["list".into()],
             oopsies_per_term: denis::DEFAULT_OOPSIES_PER_TERM,
+            timezone: "UTC".into(),
+            findings_before_deadline: "summary".into(),
         }
     }
 }
 
 impl CourseConfig {
+    /// The course's time zone; an unknown name is a start-up error rather than times shown in
+    /// the wrong zone.
+    pub fn time_zone(&self) -> Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(self.timezone.trim()).with_context(|| {
+            format!(
+                "[course] timezone {:?} is not an IANA time zone name; use one such as \
+                 \"Europe/Vienna\", \"America/New_York\" or \"UTC\"",
+                self.timezone
+            )
+        })
+    }
+
+    /// What students see of their findings before a deadline.
+    pub fn findings_policy(&self) -> Result<web::FindingsPolicy> {
+        match self.findings_before_deadline.trim() {
+            "summary" => Ok(web::FindingsPolicy::Summary),
+            "full" => Ok(web::FindingsPolicy::Full),
+            other => bail!(
+                "[course] findings_before_deadline {other:?} must be \"summary\" (the failed \
+                 checks by name until the deadline) or \"full\" (every finding at once)"
+            ),
+        }
+    }
+
     /// The list addresses, trimmed and lowercase, each checked against the username rule: they
     /// share one namespace of local parts with usernames and assignments, and a typo should be
     /// a start-up error rather than a list nobody can write to.
@@ -356,6 +407,8 @@ impl Config {
             );
         }
         self.course.addresses()?;
+        self.course.time_zone()?;
+        self.course.findings_policy()?;
         self.web.trusted_proxies()?;
         Ok(())
     }
@@ -445,7 +498,11 @@ mod tests {
     #[test]
     fn defaults_apply_without_file_or_environment() {
         let c = Config::from_layers(None, &env(&[])).unwrap();
-        assert_eq!(c.hostname, "localhost");
+        assert_eq!(
+            c.hostname, "",
+            "the domain comes from the data root unless configured"
+        );
+        assert_eq!(c.course.timezone, "UTC");
         assert_eq!(c.data, PathBuf::from("./coursemail-data"));
         assert_eq!(c.auth.throttle_base_ms, 200);
     }

@@ -40,7 +40,11 @@ impl Shared {
         let tls_dir = ctx.root.tls_dir();
         // Whichever service starts first makes the pair; with both files present this writes
         // nothing, so a read-only tls/ mount is fine.
-        net::ensure_certificate(&tls_dir, &ctx.config.hostname).with_context(|| {
+        let names = [
+            ctx.config.server.public_host.as_str(),
+            ctx.config.hostname.as_str(),
+        ];
+        net::ensure_certificate_for(&tls_dir, &names).with_context(|| {
             format!(
                 "cannot prepare the TLS certificate in {}",
                 tls_dir.display()
@@ -238,8 +242,18 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
     };
+    web::view::set_time_zone(c.course.time_zone()?);
+    let scheme = if c.web.tls { "https" } else { "http" };
+    let web_origin = match addr.port() {
+        80 if !c.web.tls => format!("{scheme}://{}", c.server.public_host),
+        443 if c.web.tls => format!("{scheme}://{}", c.server.public_host),
+        port => format!("{scheme}://{}:{port}", c.server.public_host),
+    };
     let site = Site {
         hostname: c.hostname.clone(),
+        public_host: c.server.public_host.clone(),
+        web_origin,
+        findings_before_deadline: c.course.findings_policy()?,
         smtps_port: port(&c.smtp.tls_listen),
         submission_port: port(&c.smtp.starttls_listen),
         pop3s_port: port(&c.pop.tls_listen),
@@ -269,7 +283,7 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
     if let Some(redirect) = redirect {
         // The dashboard's own port is its public one: containers publish 443 as 443.
         let port = server.local_addr()?.port();
-        let origin = web::HttpsOrigin::new(&c.hostname, port)?;
+        let origin = web::HttpsOrigin::new(&c.server.public_host, port)?;
         server = server
             .with_redirect_listener(redirect, origin)
             .await

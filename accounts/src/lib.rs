@@ -16,6 +16,7 @@
 //! - [`cache`]: the bounded success cache (keyed digests, never plaintext).
 //! - `gate`: at most one argon2 check per core at a time (internal).
 //! - [`sessions`]: web sessions: hashed tokens, CSRF secrets, expiry.
+//! - [`settings`]: settings of the data root itself, such as the recorded mail domain.
 //! - [`throttle`]: per-address and per-username failure delays with queued reservations.
 //! - [`auth`]: the [`Authenticator`] every service calls.
 //! - [`error`]: the crate's error type, [`AccountsError`].
@@ -30,6 +31,7 @@ mod gate;
 pub mod migrate;
 pub mod password;
 pub mod sessions;
+pub mod settings;
 pub mod throttle;
 pub mod user;
 pub mod users;
@@ -42,5 +44,6 @@ pub use journal::Username;
 pub use migrate::LATEST_VERSION;
 pub use password::{generate_password, hash_password};
 pub use sessions::{SessionToken, WebSession};
+pub use settings::{InvalidMailDomain, MailDomain};
 pub use throttle::{Admission, Throttle, ThrottleConfig};
 pub use user::{InvalidRole, NewUser, Role, User};

@@ -7,6 +7,7 @@ use database::Schema;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_users.sql"),
     include_str!("../migrations/0002_web_sessions.sql"),
+    include_str!("../migrations/0003_settings.sql"),
 ];
 
 /// The accounts database's schema.
@@ -45,7 +46,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn, Path::new(":memory:")).unwrap(), 0);
         assert_eq!(version(&conn).unwrap(), LATEST_VERSION);
-        assert_eq!(tables(&conn), ["users", "web_sessions"]);
+        assert_eq!(tables(&conn), ["settings", "users", "web_sessions"]);
     }
 
     #[test]
@@ -73,7 +74,7 @@ mod tests {
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         assert_eq!(migrate(&mut conn, Path::new(":memory:")).unwrap(), 1);
-        assert_eq!(tables(&conn), ["users", "web_sessions"]);
+        assert_eq!(tables(&conn), ["settings", "users", "web_sessions"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! no client certificates. Resumption uses rustls' defaults (an in-memory session cache).
 
 mod files;
+mod info;
 mod pem;
 mod selfsigned;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use tracing::{info, warn};
 
+pub use info::{certificate_fingerprint, certificate_names, fingerprint_of};
 pub use tokio_rustls::TlsAcceptor;
 
 /// File name of the certificate chain inside the TLS directory.
@@ -111,6 +113,12 @@ pub enum TlsError {
 /// Generation happens under a lock file: smtp, pop and web starting together on one volume
 /// agree on a single pair instead of each writing half of its own.
 pub fn ensure_certificate(tls_dir: &Path, hostname: &str) -> Result<CertStatus, TlsError> {
+    ensure_certificate_for(tls_dir, &[hostname])
+}
+
+/// Like [`ensure_certificate`], for a certificate valid for every name in `names` (the first
+/// is its subject), e.g. the server name clients connect to and the mail domain.
+pub fn ensure_certificate_for(tls_dir: &Path, names: &[&str]) -> Result<CertStatus, TlsError> {
     let cert = tls_dir.join(CERT_FILE);
     let key = tls_dir.join(KEY_FILE);
     // Without the lock, only a complete pair is an answer: a key without its certificate may be
@@ -131,7 +139,7 @@ pub fn ensure_certificate(tls_dir: &Path, hostname: &str) -> Result<CertStatus, 
     if let Some(status) = existing_pair(&cert, &key)? {
         return Ok(status);
     }
-    let pair = selfsigned::generate(hostname, time::OffsetDateTime::now_utc())?;
+    let pair = selfsigned::generate(names, time::OffsetDateTime::now_utc())?;
     // The key first: a pair is only complete once the certificate appears, and the lock keeps
     // other starters waiting until then.
     journal::write_file_atomic(&key, pair.key.as_bytes(), 0o600).map_err(|source| {
@@ -148,7 +156,7 @@ pub fn ensure_certificate(tls_dir: &Path, hostname: &str) -> Result<CertStatus, 
     })?;
     info!(
         cert = %cert.display(),
-        hostname,
+        names = %names.join(", "),
         "generated a self-signed TLS certificate; replace cert.pem and key.pem to use a real one"
     );
     Ok(CertStatus::Generated)

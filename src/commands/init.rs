@@ -3,33 +3,63 @@
 
 use std::process::ExitCode;
 
-use accounts::Accounts;
 use anyhow::{Context as _, Result};
 use journal::writer::JournalWriter;
 
-use crate::context::Context;
+use crate::context::{Context, Record};
 
 /// Prepares the data root and says where it is.
-pub fn run(ctx: &Context) -> Result<ExitCode> {
+pub fn run(ctx: &mut Context) -> Result<ExitCode> {
     prepare(ctx)?;
     ctx.course_db()?;
     println!(
-        "coursemail: data root {} is ready (certificate, accounts, course database, journal)",
-        ctx.root.root().display()
+        "coursemail: data root {} is ready (mail domain {}, certificate, accounts, course \
+         database, journal)",
+        ctx.root.root().display(),
+        ctx.config.hostname
     );
+    warn_about_domain(ctx);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything the services need on disk before they start (directories, certificate, accounts
-/// database, journal); idempotent, so every start may run it.
-pub fn prepare(ctx: &Context) -> Result<()> {
+/// Everything the services need on disk before they start (directories, the recorded mail
+/// domain, certificate, accounts database, journal); idempotent, so every start may run it.
+pub fn prepare(ctx: &mut Context) -> Result<()> {
     ctx.prepare_data_root()?;
+    ctx.settle_domain(Record::Yes)?;
     let tls = ctx.root.tls_dir();
-    net::ensure_certificate(&tls, &ctx.config.hostname)
+    let names = [
+        ctx.config.server.public_host.as_str(),
+        ctx.config.hostname.as_str(),
+    ];
+    net::ensure_certificate_for(&tls, &names)
         .with_context(|| format!("cannot prepare the TLS certificate in {}", tls.display()))?;
-    let db = ctx.root.accounts_db();
-    Accounts::open(&db)
-        .with_context(|| format!("cannot open the accounts database {}", db.display()))?;
     JournalWriter::init(&ctx.root.journal_file())?;
     Ok(())
+}
+
+/// Says what would stop students, on stderr: a domain without a dot, which git send-email
+/// refuses in addresses, and a certificate that does not name the server name clients use.
+pub fn warn_about_domain(ctx: &Context) {
+    let domain = &ctx.config.hostname;
+    if !domain.contains('.') {
+        eprintln!(
+            "warning: the mail domain {domain:?} has no dot: git send-email refuses addresses \
+             such as hw1@{domain} (\"unable to extract a valid address\"), so students cannot \
+             send series. Choose a domain with a dot: `coursemail domain set course.localhost` \
+             on one machine, or the course's real domain."
+        );
+    }
+    let host = &ctx.config.server.public_host;
+    match net::certificate_names(&ctx.root.tls_dir()) {
+        Ok(names) if !names.iter().any(|n| n.eq_ignore_ascii_case(host)) => eprintln!(
+            "warning: the certificate in {} names {} but clients connect to {host}: they will \
+             refuse it. Install a certificate for {host}, or move cert.pem and key.pem away and \
+             start again to get a new self-signed one.",
+            ctx.root.tls_dir().display(),
+            names.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot read the certificate's names: {e}"),
+    }
 }

@@ -4,6 +4,7 @@
 mod assignment;
 mod deadlines;
 mod denis;
+mod domain;
 mod grade;
 mod init;
 mod inspect;
@@ -21,18 +22,26 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, DeadlinesCommand};
-use crate::context::Context;
+use crate::context::{Context, Record};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let ctx = Context::from_cli(&cli)?;
+    let mut ctx = Context::from_cli(&cli)?;
+    match &cli.command {
+        // They record the domain at the first start, or change it.
+        Command::Up(_) | Command::Init | Command::Domain(_) => {}
+        _ => {
+            ctx.settle_domain(Record::No)?;
+        }
+    }
     match cli.command {
         Command::Up(args) => up::run(ctx, args),
+        Command::Domain(cmd) => domain::run(&mut ctx, cmd),
         Command::Smtp => smtp::run(ctx),
         Command::Pop => pop::run(ctx),
         Command::Denis => denis::run(ctx),
         Command::Web => web::run(ctx),
-        Command::Init => init::run(&ctx),
+        Command::Init => init::run(&mut ctx),
         Command::User(cmd) => user::run(&ctx, cmd),
         Command::Journal(cmd) => journal::run(&ctx, cmd),
         Command::Assignment(cmd) => assignment::run(&ctx, cmd),

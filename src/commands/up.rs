@@ -21,6 +21,9 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     if let Some(hostname) = args.hostname {
         ctx.config.hostname = hostname;
     }
+    if let Some(host) = args.public_host {
+        ctx.config.server.public_host = host;
+    }
     let smtp = &mut ctx.config.smtp;
     with_port(&mut smtp.tls_listen, args.smtps_port);
     with_port(&mut smtp.starttls_listen, args.submission_port);
@@ -28,7 +31,8 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     with_port(&mut pop.tls_listen, args.pop3s_port);
     with_port(&mut pop.stls_listen, args.pop3_port);
     with_port(&mut ctx.config.web.listen, args.web_port);
-    init::prepare(&ctx)?;
+    init::prepare(&mut ctx)?;
+    init::warn_about_domain(&ctx);
     let runner = services::deadline_runner(&ctx)?;
     let outlook = services::describe_deadlines(&runner)?;
     runtime()?.block_on(async move {
@@ -80,8 +84,10 @@ fn with_port(addr: &mut String, port: Option<u16>) {
 
 fn print_summary(ctx: &Context, listening: &[String]) {
     let root = &ctx.root;
+    let domain = &ctx.config.hostname;
     println!("coursemail is up");
-    println!("  hostname     {}", ctx.config.hostname);
+    println!("  mail domain  {domain}   (addresses: USER@{domain}, ASSIGNMENT@{domain})");
+    println!("  server name  {}", ctx.config.server.public_host);
     println!("  data root    {}", root.root().display());
     println!(
         "  certificate  {}",
@@ -89,6 +95,12 @@ fn print_summary(ctx: &Context, listening: &[String]) {
     );
     for line in listening {
         println!("  {line}");
+    }
+    if let Some(url) = listening
+        .iter()
+        .find_map(|l| l.strip_prefix("web          "))
+    {
+        println!("  mail setup   {url}setup (for students, once logged in)");
     }
     println!();
     println!("Create the first instructor with:");

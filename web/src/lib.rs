@@ -58,7 +58,7 @@ pub use error::WebError;
 pub use https_redirect::HttpsOrigin;
 pub use proxy::TrustedProxies;
 pub use routes::{dashboard_router, internal_router, router};
-pub use state::{AppState, Site};
+pub use state::{AppState, FindingsPolicy, Site};
 
 /// Serves `app` (one of the [`routes`] routers) on `listener` until `shutdown` resolves;
 /// in-flight requests finish.

@@ -16,8 +16,16 @@ use crate::proxy::TrustedProxies;
 /// addresses.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// The course's mail domain and server name.
+    /// The course's mail domain: addresses are `user@hostname`.
     pub hostname: String,
+    /// The server name mail clients, git and browsers connect to (SPEC §3), which the
+    /// certificate names; often the mail domain itself.
+    pub public_host: String,
+    /// The address of the web dashboard as students type it (`http://localhost:8080`), for
+    /// the download commands `/setup` shows.
+    pub web_origin: String,
+    /// What students see of their findings before a deadline (SPEC §10).
+    pub findings_before_deadline: FindingsPolicy,
     /// SMTP implicit-TLS port, if that listener is enabled.
     pub smtps_port: Option<u16>,
     /// SMTP STARTTLS (submission) port, if enabled.
@@ -38,11 +46,25 @@ pub struct Site {
     pub trusted_proxies: TrustedProxies,
 }
 
+/// What students see of their automated findings before a deadline (`[course]
+/// findings_before_deadline`, SPEC §10); from the deadline on they see every finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FindingsPolicy {
+    /// A one-line summary naming the checks that failed: students learn to check their work.
+    #[default]
+    Summary,
+    /// Every finding at once.
+    Full,
+}
+
 impl Site {
-    /// The defaults of `coursemail up` for `hostname` (SPEC §12 ports).
+    /// The defaults of `coursemail up` for `hostname`, served as `localhost` (SPEC §12 ports).
     pub fn local(hostname: impl Into<String>) -> Site {
         Site {
             hostname: hostname.into(),
+            public_host: "localhost".to_string(),
+            web_origin: "http://localhost:8080".to_string(),
+            findings_before_deadline: FindingsPolicy::Summary,
             smtps_port: Some(1465),
             submission_port: Some(1587),
             pop3s_port: Some(1995),
@@ -69,6 +91,8 @@ pub struct Inner {
     pub mail: MailStore,
     /// The journal, only read (who is restricted); denis alone writes it (SPEC §3).
     pub journal: std::path::PathBuf,
+    /// The servers' certificate (`tls/cert.pem`), which `/setup/cert.pem` hands out.
+    pub certificate: std::path::PathBuf,
     /// Failed `/register` attempts per client address: student ids are short and often
     /// sequential, so unthrottled guessing would hand out other students' accounts.
     pub register_throttle: Throttle,
@@ -101,6 +125,7 @@ impl AppState {
             course,
             mail: MailStore::new(root.mail_dir()),
             journal: root.journal_file(),
+            certificate: root.tls_dir().join("cert.pem"),
             register_throttle,
             site,
         }))

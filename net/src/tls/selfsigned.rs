@@ -23,11 +23,11 @@ pub(super) struct PemPair {
     pub(super) key: String,
 }
 
-/// The subject alternative names: the configured host plus the loopback names that local
+/// The subject alternative names: the configured hosts plus the loopback names that local
 /// clients and tests use. Duplicates (a host of `localhost` or `127.0.0.1`) are left out.
-pub(super) fn subject_alt_names(hostname: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::with_capacity(4);
-    for name in [hostname, "localhost", "127.0.0.1", "::1"] {
+pub(super) fn subject_alt_names(hosts: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(hosts.len() + 3);
+    for &name in hosts.iter().chain(&["localhost", "127.0.0.1", "::1"]) {
         if !names.iter().any(|seen| same_name(seen, name)) {
             names.push(name.to_owned());
         }
@@ -43,24 +43,25 @@ fn same_name(a: &str, b: &str) -> bool {
     }
 }
 
-/// Generates an ECDSA P-256 key and a self-signed server certificate for `hostname`, valid
-/// from a day before `now` for ten years.
-pub(super) fn generate(hostname: &str, now: OffsetDateTime) -> Result<PemPair, TlsError> {
+/// Generates an ECDSA P-256 key and a self-signed server certificate for `hosts` (the first
+/// is its subject), valid from a day before `now` for ten years.
+pub(super) fn generate(hosts: &[&str], now: OffsetDateTime) -> Result<PemPair, TlsError> {
+    let hostname = hosts.first().copied().unwrap_or_default();
     let failed = |reason: String| TlsError::Generate {
         hostname: hostname.to_owned(),
         reason,
     };
-    if hostname.is_empty()
-        || hostname
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+    if hosts.is_empty()
+        || hosts
+            .iter()
+            .any(|h| h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control()))
     {
         return Err(failed(
             "the host name is empty or contains spaces".to_owned(),
         ));
     }
     let mut params =
-        CertificateParams::new(subject_alt_names(hostname)).map_err(|e| failed(e.to_string()))?;
+        CertificateParams::new(subject_alt_names(hosts)).map_err(|e| failed(e.to_string()))?;
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CommonName, hostname);
     params.distinguished_name = subject;
@@ -86,7 +87,7 @@ mod tests {
     #[test]
     fn names_include_host_and_loopback() {
         assert_eq!(
-            subject_alt_names("mail.example.org"),
+            subject_alt_names(&["mail.example.org"]),
             ["mail.example.org", "localhost", "127.0.0.1", "::1"]
         );
     }
@@ -94,18 +95,18 @@ mod tests {
     #[test]
     fn loopback_host_is_not_listed_twice() {
         assert_eq!(
-            subject_alt_names("LOCALHOST"),
+            subject_alt_names(&["LOCALHOST"]),
             ["LOCALHOST", "127.0.0.1", "::1"]
         );
         assert_eq!(
-            subject_alt_names("0:0:0:0:0:0:0:1"),
+            subject_alt_names(&["0:0:0:0:0:0:0:1"]),
             ["0:0:0:0:0:0:0:1", "localhost", "127.0.0.1"]
         );
     }
 
     #[test]
     fn empty_host_name_is_refused_with_advice() {
-        let err = generate("", OffsetDateTime::now_utc()).err().unwrap();
+        let err = generate(&[""], OffsetDateTime::now_utc()).err().unwrap();
         assert!(
             err.to_string().contains("configure a valid DNS host name"),
             "{err}"
@@ -114,7 +115,7 @@ mod tests {
 
     #[test]
     fn non_ascii_host_name_is_refused() {
-        let err = generate("mäil.example", OffsetDateTime::now_utc())
+        let err = generate(&["mäil.example"], OffsetDateTime::now_utc())
             .err()
             .unwrap();
         assert!(matches!(err, TlsError::Generate { .. }), "{err}");
@@ -122,7 +123,7 @@ mod tests {
 
     #[test]
     fn generated_pair_is_pem() {
-        let pair = generate("mail.example.org", OffsetDateTime::now_utc()).unwrap();
+        let pair = generate(&["mail.example.org"], OffsetDateTime::now_utc()).unwrap();
         assert!(pair.cert.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(pair.key.starts_with("-----BEGIN PRIVATE KEY-----"));
     }
