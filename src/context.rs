@@ -158,10 +158,11 @@ mod tests {
     use super::*;
 
     fn context(dir: &std::path::Path, hostname: &str) -> Context {
-        let mut config = Config::default();
-        config.hostname = hostname.to_string();
         Context {
-            config,
+            config: Config {
+                hostname: hostname.to_string(),
+                ..Config::default()
+            },
             root: DataRoot::new(dir.to_path_buf()),
         }
     }

@@ -243,8 +243,11 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
             .and_then(|(_, p)| p.parse().ok())
     };
     web::view::set_time_zone(c.course.time_zone()?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the web dashboard ([web] listen)"))?;
     let scheme = if c.web.tls { "https" } else { "http" };
-    let web_origin = match addr.port() {
+    let web_origin = match listener.local_addr()?.port() {
         80 if !c.web.tls => format!("{scheme}://{}", c.server.public_host),
         443 if c.web.tls => format!("{scheme}://{}", c.server.public_host),
         port => format!("{scheme}://{}:{port}", c.server.public_host),
@@ -266,9 +269,7 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         trusted_proxies: c.web.trusted_proxies()?,
     };
     let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
-    let mut server = WebServer::bind(addr, state)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for the web dashboard ([web] listen)"))?;
+    let mut server = WebServer::from_listener(listener, state);
     if let Some(internal) = internal {
         server = server
             .with_internal_listener(internal)

@@ -43,7 +43,8 @@ pub use server::{Connection, Limits, Listeners, serve, serve_with_busy_reply};
 pub use stream::MaybeTls;
 pub use timeout::with_timeout;
 pub use tls::{
-    CertStatus, TlsAcceptor, TlsError, acceptor, certificate_fingerprint, certificate_names,
-    ensure_certificate, ensure_certificate_for, fingerprint_of, server_config,
+    CertStatus, TlsAcceptor, TlsError, acceptor, certificate_fingerprint,
+    certificate_is_self_signed, certificate_names, ensure_certificate, ensure_certificate_for,
+    fingerprint_of, server_config,
 };
 pub use tokio_util::sync::CancellationToken;

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use tracing::{info, warn};
 
-pub use info::{certificate_fingerprint, certificate_names, fingerprint_of};
+pub use info::{
+    certificate_fingerprint, certificate_is_self_signed, certificate_names, fingerprint_of,
+};
 pub use tokio_rustls::TlsAcceptor;
 
 /// File name of the certificate chain inside the TLS directory.

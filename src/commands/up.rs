@@ -36,11 +36,27 @@ pub fn run(mut ctx: Context, args: UpArgs) -> Result<ExitCode> {
     let runner = services::deadline_runner(&ctx)?;
     let outlook = services::describe_deadlines(&runner)?;
     runtime()?.block_on(async move {
+        let mut ctx = ctx;
         let shared = Shared::load(&ctx, false)?;
         let intake = services::denis(&ctx).await?;
         let scheduler = services::scheduler(&ctx, runner, intake.clone());
         let smtp = services::smtp(&ctx, &shared)?;
         let pop = services::pop(&ctx, &shared)?;
+        // The ports the system chose for port 0 are the ones /setup must tell students.
+        for (addr, security) in smtp.local_addrs() {
+            let smtp = &mut ctx.config.smtp;
+            match security {
+                net::Security::ImplicitTls => smtp.tls_listen = addr.to_string(),
+                net::Security::Plain => smtp.starttls_listen = addr.to_string(),
+            }
+        }
+        for (addr, security) in pop.local_addrs() {
+            let pop = &mut ctx.config.pop;
+            match security {
+                net::Security::ImplicitTls => pop.tls_listen = addr.to_string(),
+                net::Security::Plain => pop.stls_listen = addr.to_string(),
+            }
+        }
         let web = services::web(&ctx, &shared).await?;
         let mut listening: Vec<String> = Vec::new();
         listening.extend(

@@ -139,13 +139,19 @@ impl WebServer {
     /// [`with_internal_listener`](WebServer::with_internal_listener) is.
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<WebServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        Ok(WebServer {
+        Ok(WebServer::from_listener(listener, state))
+    }
+
+    /// Like [`bind`](WebServer::bind) on a listener bound already, e.g. to learn the port the
+    /// system chose before the site's settings (which show it) are made.
+    pub fn from_listener(listener: tokio::net::TcpListener, state: AppState) -> WebServer {
+        WebServer {
             listener,
             internal: None,
             redirect: None,
             state,
             tls: None,
-        })
+        }
     }
 
     /// Binds `addr` as well, for `POST /internal/check` alone ([`internal_router`]); the

@@ -34,6 +34,18 @@ pub fn certificate_fingerprint(tls_dir: &Path) -> Result<String, TlsError> {
     Ok(fingerprint_of(&leaf(tls_dir)?))
 }
 
+/// Whether the certificate in `tls_dir` is self-signed (its issuer is its subject): clients
+/// must then be given the certificate itself, as no authority they know vouches for it.
+pub fn certificate_is_self_signed(tls_dir: &Path) -> Result<bool, TlsError> {
+    let der = leaf(tls_dir)?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| TlsError::BadCertificate {
+            path: tls_dir.join(CERT_FILE),
+            reason: e.to_string(),
+        })?;
+    Ok(cert.issuer() == cert.subject())
+}
+
 /// The DNS names and addresses the certificate in `tls_dir` is valid for (its subject
 /// alternative names).
 pub fn certificate_names(tls_dir: &Path) -> Result<Vec<String>, TlsError> {

@@ -73,6 +73,8 @@ fn pages() -> Router<AppState> {
             get(student::oopsie_confirm).post(student::oopsie_use),
         )
         .route("/setup", get(setup::setup))
+        .route("/setup/cert.pem", get(setup::certificate))
+        .route("/setup/gitconfig", get(setup::gitconfig_file))
         .route(
             "/.well-known/autoconfig/mail/config-v1.1.xml",
             get(setup::autoconfig),
