@@ -773,3 +773,46 @@ fn web_requests_are_carried_out_once_with_their_outcome() {
     assert_eq!(runner.restricted().unwrap(), [user("alice"), user("carol")]);
     assert_eq!(runner.carry_out_requests(13).unwrap(), 0);
 }
+
+/// An instructor runs hw1's initial deadline a day early: from that moment it has passed for
+/// everything (SPEC §10), as if that had been its date.
+#[tokio::test]
+async fn a_deadline_run_early_counts_as_passed_everywhere() {
+    let course = Course::new();
+    let intake = course.intake().await;
+    let runner = DeadlineRunner::open(&course.root).unwrap();
+    let hw1 = assignment("hw1");
+    let early = INITIAL - 86_400;
+    series(&course, "alice", EARLY, "hw1", "RFC PATCH v1");
+    process(&intake).await;
+
+    let outcome = runner.trigger(&hw1, Deadline::Initial, early).unwrap();
+    assert!(matches!(outcome, RunOutcome::Ran { .. }));
+    assert_eq!(outcome.run().scheduled_at, Some(INITIAL), "the date it had");
+    let moved = course.db.get_assignment("hw1").unwrap().unwrap();
+    assert_eq!(
+        moved.deadlines.initial,
+        Some(early),
+        "the deadline is when it ran"
+    );
+    assert_eq!(
+        moved.deadlines.peer_review,
+        Some(PEER),
+        "later deadlines keep their dates"
+    );
+
+    // A series sent after the early run, before the old date, is a final, not an initial.
+    let late = series(&course, "bob", early + 60, "hw1", "PATCH v2");
+    process(&intake).await;
+    let bob = course.db.submission(&late).unwrap().unwrap();
+    assert_eq!(bob.component, Some(Component::Final), "{bob:?}");
+    // The oopsie is no longer offered: its initial deadline has passed.
+    let err = course
+        .db
+        .use_oopsie(&user("carol"), &hw1, early + 120, 1)
+        .unwrap_err();
+    assert!(matches!(err, OopsieError::TooLate(_)), "{err:?}");
+    // The scheduler, reaching the old date, finds it done.
+    let report = runner.run_due(INITIAL + 1).unwrap();
+    assert!(ran(&report.ran).is_empty(), "{:?}", report.ran);
+}

@@ -51,6 +51,10 @@ pub struct DeadlineRun {
     pub attempts: i64,
     /// The counts, once finished.
     pub summary: Option<RunSummary>,
+    /// When it was scheduled, if it ran before that (an instructor ran it early): from the
+    /// run on, the deadline counts as passed everywhere (SPEC §10), so the assignment's
+    /// deadline was moved to the run's time and this keeps the original date.
+    pub scheduled_at: Option<i64>,
 }
 
 /// The outcome of [`CourseDb::claim_deadline`].
@@ -68,7 +72,7 @@ pub(crate) enum Claim {
 }
 
 const RUN_COLUMNS: &str = "assignment, component, started_at, finished_at, attempts, \
-     delinquent, released, allowed, auto_zeroed";
+     delinquent, released, allowed, auto_zeroed, scheduled_at";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<DeadlineRun> {
     let finished_at: Option<i64> = row.get(3)?;
@@ -92,6 +96,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<DeadlineRun> {
         finished_at,
         attempts: row.get(4)?,
         summary,
+        scheduled_at: row.get(9)?,
     })
 }
 
@@ -107,15 +112,19 @@ fn deadline_column(deadline: Deadline) -> &'static str {
 impl CourseDb {
     /// Claims `deadline` of `assignment` for a run at `now`, in one IMMEDIATE transaction.
     ///
-    /// With `set_unset_deadline` (a triggered dummy assignment), a deadline that is still
-    /// NULL is first set to `now` (or to the previous deadline, if that is later, to keep them
-    /// in order), in the same transaction: from then on intake classifies by it.
+    /// With `move_deadline` (a deadline run on request: `assignment trigger`, or the web), the
+    /// deadline is first set to `now` if it is unset (a dummy assignment) or still ahead (a
+    /// scheduled one run early), in the same transaction, but never before the previous
+    /// deadline, to keep them in order. From then on everything that compares with the
+    /// deadline (intake's classification, the dashboards, the oopsie) treats it as passed,
+    /// exactly as if its date had been that moment (SPEC §10); the run keeps the scheduled date
+    /// in [`DeadlineRun::scheduled_at`].
     pub(crate) fn claim_deadline(
         &self,
         assignment: &AssignmentName,
         deadline: Deadline,
         now: i64,
-        set_unset_deadline: bool,
+        move_deadline: bool,
     ) -> Result<Claim, CourseDbError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -142,24 +151,35 @@ impl CourseDb {
                     }
                 }
                 None => {
-                    if set_unset_deadline {
-                        let column = deadline_column(deadline);
+                    let column = deadline_column(deadline);
+                    let scheduled: Option<i64> = tx
+                        .query_row(
+                            &format!("SELECT {column} FROM assignments WHERE name = ?1"),
+                            [assignment.as_str()],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .flatten();
+                    let early = scheduled.filter(|&at| at > now);
+                    if move_deadline && (scheduled.is_none() || early.is_some()) {
                         let floor = match deadline.previous() {
                             Some(p) => format!("max(?2, coalesce({}, ?2))", deadline_column(p)),
                             None => "?2".to_string(),
                         };
                         tx.execute(
-                            &format!(
-                                "UPDATE assignments SET {column} = {floor}
-                                 WHERE name = ?1 AND {column} IS NULL"
-                            ),
+                            &format!("UPDATE assignments SET {column} = {floor} WHERE name = ?1"),
                             params![assignment.as_str(), now],
                         )?;
                     }
                     tx.execute(
-                        "INSERT INTO deadline_runs (assignment, component, started_at)
-                         VALUES (?1, ?2, ?3)",
-                        params![assignment.as_str(), deadline.as_str(), now],
+                        "INSERT INTO deadline_runs (assignment, component, started_at, scheduled_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![
+                            assignment.as_str(),
+                            deadline.as_str(),
+                            now,
+                            early.filter(|_| move_deadline)
+                        ],
                     )?;
                     Claim::Fresh
                 }

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_deadlines_grades.sql"),
     include_str!("../../migrations/0003_requests.sql"),
     include_str!("../../migrations/0004_gradebook_pages.sql"),
+    include_str!("../../migrations/0005_early_deadlines.sql"),
 ];
 
 /// The course database's schema.

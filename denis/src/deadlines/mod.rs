@@ -141,9 +141,10 @@ impl DeadlineRunner {
         Ok(report)
     }
 
-    /// Runs `deadline` of `assignment` now (`coursemail assignment trigger`). A dummy
-    /// assignment's deadline is first set to `now`; a scheduled one keeps its time, which
-    /// then finds the run done and does nothing. The earlier deadlines must have run; the
+    /// Runs `deadline` of `assignment` now (`coursemail assignment trigger`, or an
+    /// instructor's request from the web). A dummy assignment's deadline is first set to
+    /// `now`, and so is a scheduled one whose date is still ahead: a deadline run early counts
+    /// as passed everywhere from then on (SPEC §10). The earlier deadlines must have run; the
     /// error names the first that has not.
     pub fn trigger(
         &self,
@@ -169,7 +170,7 @@ impl DeadlineRunner {
                 });
             }
         }
-        self.run_claimed(&found, deadline, now, found.dummy)
+        self.run_claimed(&found, deadline, now, true)
     }
 
     /// When the next unfinished deadline falls after `now`, if any.
@@ -228,13 +229,10 @@ impl DeadlineRunner {
         assignment: &Assignment,
         deadline: Deadline,
         now: i64,
-        set_unset_deadline: bool,
+        move_deadline: bool,
     ) -> Result<RunOutcome, DeadlineError> {
         let name = &assignment.name;
-        let resumed = match self
-            .db
-            .claim_deadline(name, deadline, now, set_unset_deadline)?
-        {
+        let resumed = match self.db.claim_deadline(name, deadline, now, move_deadline)? {
             Claim::Finished(run) => return Ok(RunOutcome::AlreadyDone(run)),
             Claim::Fresh => false,
             Claim::Resumed { started_at } => {
