@@ -58,12 +58,19 @@ pub enum FindingsPolicy {
 }
 
 impl Site {
-    /// The defaults of `coursemail up` for `hostname`, served as `localhost` (SPEC §12 ports).
+    /// The defaults of `coursemail up` for `hostname` (SPEC §12 ports); a `.localhost` domain
+    /// is served as `localhost`.
     pub fn local(hostname: impl Into<String>) -> Site {
+        let hostname: String = hostname.into();
+        let public_host = if hostname == "localhost" || hostname.ends_with(".localhost") {
+            "localhost".to_string()
+        } else {
+            hostname.clone()
+        };
         Site {
-            hostname: hostname.into(),
-            public_host: "localhost".to_string(),
-            web_origin: "http://localhost:8080".to_string(),
+            web_origin: format!("http://{public_host}:8080"),
+            public_host,
+            hostname,
             findings_before_deadline: FindingsPolicy::Summary,
             smtps_port: Some(1465),
             submission_port: Some(1587),

@@ -38,6 +38,7 @@ fn app() -> App {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let accounts = Accounts::open(&dir.path().join("accounts/accounts.db")).unwrap();
     let course = CourseDb::open(&dir.path().join("course/course.db")).unwrap();
+    net::ensure_certificate(&dir.path().join("tls"), "mail.example").unwrap();
     let throttle = Throttle::new(ThrottleConfig {
         base_delay: Duration::from_millis(1),
         ..ThrottleConfig::default()
@@ -538,6 +539,53 @@ async fn setup_page_names_this_server_and_the_student() {
     assert!(page.body.contains("smtpServer = mail.example"));
     assert!(page.body.contains("smtpServerPort = 1465"));
     assert!(page.body.contains("bob@mail.example"));
+    // git send-email never asks to accept a certificate: the page must hand it over.
+    assert!(
+        page.body
+            .contains("smtpSSLCertPath = ~/.config/coursemail/cert.pem"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("sslcertfile"),
+        "fetchmail is given the certificate"
+    );
+    assert!(
+        page.body.contains("set certificate_file"),
+        "mutt is given the certificate"
+    );
+    assert!(
+        page.body
+            .contains("git format-patch --rfc -v1 --cover-letter")
+    );
+    assert!(
+        page.body
+            .contains("git send-email --to=ASSIGNMENT@mail.example outgoing/*")
+    );
+    let fingerprint = net::certificate_fingerprint(&app._dir.path().join("tls")).unwrap();
+    assert!(page.body.contains(&fingerprint), "the fingerprint is shown");
+
+    // The certificate itself is public, byte for byte the servers' file.
+    let cert = app.get("/setup/cert.pem", "").await;
+    assert_eq!(cert.status, StatusCode::OK);
+    let on_disk = std::fs::read_to_string(app._dir.path().join("tls/cert.pem")).unwrap();
+    assert_eq!(cert.body, on_disk);
+    // The gitconfig download is the student's own.
+    let gitconfig = app.get("/setup/gitconfig", &cookie).await;
+    assert!(
+        gitconfig.body.contains("\temail = bob@mail.example\n"),
+        "{}",
+        gitconfig.body
+    );
+    assert!(
+        gitconfig.body.contains("\tname = \"Bob B\"\n"),
+        "{}",
+        gitconfig.body
+    );
+    assert_eq!(
+        app.get("/setup/gitconfig", "").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -667,7 +715,7 @@ async fn instructor_creates_and_alters_assignments() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     let page = app.get("/instructor/assignments", &cookie).await;
-    assert!(page.body.contains("2030-02-01 10:00 UTC"));
+    assert!(page.body.contains("2030-02-01 10:00 +00:00"));
     let dummy = app
         .post("/instructor/assignments/hw1/alter", &cookie, &alter)
         .await;

@@ -13,13 +13,15 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use denis::db::student::StudentRecord;
 use denis::grades::gradebook::{GradebookInputs, build_rows};
 use denis::{
-    AssignmentName, Component, Deadline, Deadlines, Filter, GradeableRow, Severity, Submission,
+    AssignmentName, Component, Deadline, DeadlineRun, Deadlines, Filter, GradeableRow, Severity,
+    Submission,
 };
+use journal::Username;
 
 use crate::error::WebError;
 use crate::routes::auth::CsrfForm;
 use crate::session::CurrentUser;
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, FindingsPolicy, Inner};
 use crate::view::{self, Nav};
 
 /// One submission as a row.
@@ -39,9 +41,60 @@ pub struct SubmissionView {
     pub status: String,
     /// Messages in the session.
     pub messages: i64,
+    /// The subject of its first message (the cover letter of a series), if it can be read.
+    pub subject: String,
+    /// The series version from the subject's tag (`v2` of `[PATCH v2 0/3]`), if any.
+    pub version: String,
+    /// The stored message its first message replies to (a review's series), or empty.
+    pub in_reply_to: String,
+}
+
+/// The `Subject` of a stored message, decoded; empty when it has none or cannot be read.
+fn subject_of(mail: &journal::store::MailStore, id: &journal::MessageId) -> String {
+    use std::io::Read as _;
+    let mut header = Vec::with_capacity(4096);
+    let read =
+        std::fs::File::open(mail.path(id)).and_then(|f| f.take(64 * 1024).read_to_end(&mut header));
+    if read.is_err() {
+        return String::new();
+    }
+    mail_parser::MessageParser::default()
+        .parse_headers(&header)
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The version of a series from its subject tag: `v2` of `[RFC PATCH v2 1/3]`; `v1` when the
+/// tag has none, as git format-patch writes a first version (pure).
+pub fn series_version(subject: &str) -> String {
+    let Some(tag) = subject
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(tag, _)| tag)
+    else {
+        return String::new();
+    };
+    if !tag.contains("PATCH") {
+        return String::new();
+    }
+    tag.split_whitespace()
+        .find(|w| w.len() > 1 && w.starts_with('v') && w[1..].bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("v1")
+        .to_string()
 }
 
 impl SubmissionView {
+    /// The row of `s`, with the subject of its first message read from `mail`.
+    pub fn with_subject(s: &Submission, mail: &journal::store::MailStore) -> SubmissionView {
+        let mut view = SubmissionView::of(s);
+        if let Ok(first) = s.submission_id.message(1) {
+            view.subject = subject_of(mail, &first);
+            view.version = series_version(&view.subject);
+        }
+        view
+    }
+
     /// The row of `s`.
     pub fn of(s: &Submission) -> SubmissionView {
         SubmissionView {
@@ -56,6 +109,13 @@ impl SubmissionView {
             component: s.component.map_or("-", |c| c.as_str()).to_string(),
             status: s.status.to_string(),
             messages: s.message_count,
+            subject: String::new(),
+            version: String::new(),
+            in_reply_to: s
+                .in_reply_to
+                .as_ref()
+                .map(|id| id.as_str().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -73,8 +133,45 @@ pub struct GradeableView {
     pub severity: String,
     /// The one-line summary shown before the deadline.
     pub summary: String,
-    /// Every finding as (severity, message); empty before the deadline.
-    pub findings: Vec<(String, String)>,
+    /// Every finding as (severity, message split into text and `code` spans); empty before
+    /// the deadline unless the course shows them at once.
+    pub findings: Vec<(String, Vec<Span>)>,
+}
+
+/// A piece of a finding's message: plain text, or code (what the grader quoted in backticks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Shown in a `<code>` element.
+    pub code: bool,
+    /// The text (escaped by the template).
+    pub text: String,
+}
+
+/// Splits `text` at backticks into plain and code spans; an unpaired backtick stays text
+/// (pure). The grader writes paths and commands in backticks, which pages show as code.
+pub fn spans(text: &str) -> Vec<Span> {
+    let parts: Vec<&str> = text.split('`').collect();
+    let paired = parts.len() % 2 == 1;
+    let mut out = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let code = i % 2 == 1 && (paired || !last);
+        if part.is_empty() {
+            continue;
+        }
+        if !paired && last && i % 2 == 1 {
+            out.push(Span {
+                code: false,
+                text: format!("`{part}"),
+            });
+        } else {
+            out.push(Span {
+                code,
+                text: (*part).to_string(),
+            });
+        }
+    }
+    out
 }
 
 /// One grade.
@@ -107,8 +204,12 @@ pub struct AssignmentView {
     pub submissions: Vec<SubmissionView>,
     /// The gradeables and their findings.
     pub gradeables: Vec<GradeableView>,
-    /// Whom the student reviews.
-    pub reviewees: Vec<String>,
+    /// Whom the student reviews: (username, Message-ID of their cover letter, to reply to).
+    pub reviewees: Vec<(String, String)>,
+    /// Where series for it go: `name@domain`.
+    pub address: String,
+    /// What the student should do next, in one sentence.
+    pub next_step: String,
     /// Recorded grades.
     pub grades: Vec<GradeView>,
     /// The SPEC §10 total (`-` while pending).
@@ -126,6 +227,8 @@ struct DashboardPage {
     full_name: String,
     address: String,
     assignments: Vec<AssignmentView>,
+    /// Only students have oopsies.
+    student: bool,
     oopsies_left: u32,
 }
 
@@ -153,24 +256,36 @@ fn deadline_of(component: Component) -> Deadline {
     }
 }
 
-/// One line for a set of findings, as shown before the deadline (pure).
+/// One line for a set of findings, as shown before the deadline (pure): how many problems,
+/// not their details (students learn to check their own work, SPEC §10).
 pub fn summary(row: &GradeableRow) -> String {
     let count = |sev| row.findings.iter().filter(|f| f.severity == sev).count();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     match row.gradeable.severity {
         Severity::Ok => "all checks passed".to_string(),
-        Severity::Warning => format!("{} warning(s)", count(Severity::Warning)),
+        Severity::Warning => format!(
+            "{}: it can be graded, but fix them in your next version",
+            plural(count(Severity::Warning), "warning")
+        ),
         Severity::Fatal => format!(
-            "{} fatal problem(s), {} warning(s): this cannot be graded as sent",
-            count(Severity::Fatal),
-            count(Severity::Warning)
+            "{} and {}: this cannot be graded as sent; send a corrected version",
+            plural(count(Severity::Fatal), "fatal problem"),
+            plural(count(Severity::Warning), "warning")
         ),
     }
 }
 
-/// A gradeable as the student sees it at `now_us`.
-pub fn gradeable_view(row: &GradeableRow, deadlines: &Deadlines, now_us: i64) -> GradeableView {
+/// A gradeable as the student sees it at `now_us`: every finding from its deadline on, or
+/// at once when the course shows them before the deadline.
+pub fn gradeable_view(
+    row: &GradeableRow,
+    deadlines: &Deadlines,
+    now_us: i64,
+    policy: FindingsPolicy,
+) -> GradeableView {
     let g = &row.gradeable;
-    let full = Deadlines::passed(deadline_of(g.component).at(deadlines), now_us);
+    let full = policy == FindingsPolicy::Full
+        || Deadlines::passed(deadline_of(g.component).at(deadlines), now_us);
     GradeableView {
         id: g.submission_id.as_str().to_string(),
         component: g.component.to_string(),
@@ -180,12 +295,72 @@ pub fn gradeable_view(row: &GradeableRow, deadlines: &Deadlines, now_us: i64) ->
         findings: if full {
             row.findings
                 .iter()
-                .map(|f| (f.severity.to_string(), f.message.clone()))
+                .map(|f| (f.severity.to_string(), spans(&f.message)))
                 .collect()
         } else {
             Vec::new()
         },
     }
+}
+
+/// A deadline as the dashboard shows it: its time in the course's zone and how far away it
+/// is, and, for one an instructor ran early, the date it had been scheduled for.
+fn deadline_text(at: Option<i64>, run: Option<&DeadlineRun>, now: i64) -> String {
+    match run.and_then(|r| r.scheduled_at) {
+        Some(scheduled) => format!(
+            "{} (run early; it was scheduled for {})",
+            view::deadline(at, now),
+            view::seconds(Some(scheduled))
+        ),
+        None => view::deadline(at, now),
+    }
+}
+
+/// What a student should do next for an assignment with `deadlines` at `now` (pure).
+pub fn next_step(
+    deadlines: &Deadlines,
+    now: i64,
+    submitted_initial: bool,
+    reviewees: usize,
+    oopsie: bool,
+) -> String {
+    let us = now.saturating_mul(1_000_000);
+    let passed = |at| Deadlines::passed(at, us);
+    let when = |at| view::deadline(at, now);
+    if !passed(deadlines.initial) {
+        if oopsie {
+            return format!(
+                "You used an oopsie: send only your final [PATCH] series, before {}.",
+                when(deadlines.final_)
+            );
+        }
+        let by = if deadlines.initial.is_some() {
+            format!(" before {}", when(deadlines.initial))
+        } else {
+            " before your instructor runs the initial deadline".to_string()
+        };
+        let again = if submitted_initial {
+            " (you sent one; a new version replaces it)"
+        } else {
+            ""
+        };
+        return format!("Send your [RFC PATCH v1] series{by}{again}.");
+    }
+    if !passed(deadlines.peer_review) && reviewees > 0 {
+        return format!(
+            "Review your classmates' series: reply to their cover letters, before {}.",
+            when(deadlines.peer_review)
+        );
+    }
+    if !passed(deadlines.final_) {
+        let by = if deadlines.final_.is_some() {
+            format!(" before {}", when(deadlines.final_))
+        } else {
+            String::new()
+        };
+        return format!("Send your final [PATCH vN] series (count up from your last version){by}.");
+    }
+    "All deadlines have passed.".to_string()
 }
 
 /// Gathers the dashboard of the logged-in student.
@@ -195,8 +370,10 @@ pub fn gradeable_view(row: &GradeableRow, deadlines: &Deadlines, now_us: i64) ->
 /// denis's gradebook rules fed with this student alone, so the page and the gradebook agree.
 fn dashboard_data(s: &Inner, user: &CurrentUser) -> Result<(Vec<AssignmentView>, u32), WebError> {
     let me = user.username().clone();
-    let now_us = view::now().saturating_mul(1_000_000);
+    let now = view::now();
+    let now_us = now.saturating_mul(1_000_000);
     let assignments = s.course.list_assignments()?;
+    let runs = s.course.deadline_runs(None)?;
     let StudentRecord {
         submissions,
         gradeables,
@@ -206,12 +383,12 @@ fn dashboard_data(s: &Inner, user: &CurrentUser) -> Result<(Vec<AssignmentView>,
     } = s.course.student_record(&me)?;
     let used = u32::try_from(oopsies.len()).unwrap_or(u32::MAX);
     let oopsies_left = s.site.oopsies_per_term.saturating_sub(used);
-    let mut my_reviewees: HashMap<AssignmentName, Vec<String>> = HashMap::new();
+    let mut my_reviewees: HashMap<AssignmentName, Vec<Username>> = HashMap::new();
     for r in reviews {
         my_reviewees
             .entry(r.assignment)
             .or_default()
-            .push(r.reviewee.to_string());
+            .push(r.reviewee);
     }
     let inputs = GradebookInputs {
         students: vec![user.session.user.clone()],
@@ -230,27 +407,52 @@ fn dashboard_data(s: &Inner, user: &CurrentUser) -> Result<(Vec<AssignmentView>,
     let mut views = Vec::new();
     for a in assignments {
         let mine = |name: &Option<AssignmentName>| name.as_ref() == Some(&a.name);
-        let reviewees = my_reviewees.remove(&a.name).unwrap_or_default();
+        // Each reviewee's latest initial: its cover letter is what a review replies to.
+        let mut reviewees = Vec::new();
+        for name in my_reviewees.remove(&a.name).unwrap_or_default() {
+            let cover = s
+                .course
+                .latest_gradeable(&a.name, Component::Initial, &name)?
+                .and_then(|g| g.submission_id.message(1).ok())
+                .map(|id| format!("<{id}@{}>", s.site.hostname))
+                .unwrap_or_default();
+            reviewees.push((name.to_string(), cover));
+        }
         let (total, oopsie_used) = totals
             .get(&a.name)
             .cloned()
             .unwrap_or_else(|| ("-".to_string(), false));
         let initial_passed = Deadlines::passed(a.deadlines.initial, now_us);
+        let run = |deadline: Deadline| {
+            runs.iter()
+                .find(|r| r.assignment == a.name && r.deadline == deadline)
+        };
+        let submitted_initial = gradeables.iter().any(|g| {
+            g.gradeable.assignment == a.name && g.gradeable.component == Component::Initial
+        });
         views.push(AssignmentView {
             name: a.name.to_string(),
-            initial: view::seconds(a.deadlines.initial),
-            peer_review: view::seconds(a.deadlines.peer_review),
-            final_: view::seconds(a.deadlines.final_),
+            address: format!("{}@{}", a.name, s.site.hostname),
+            next_step: next_step(
+                &a.deadlines,
+                now,
+                submitted_initial,
+                reviewees.len(),
+                oopsie_used,
+            ),
+            initial: deadline_text(a.deadlines.initial, run(Deadline::Initial), now),
+            peer_review: deadline_text(a.deadlines.peer_review, run(Deadline::PeerReview), now),
+            final_: deadline_text(a.deadlines.final_, run(Deadline::Final), now),
             dummy: a.dummy,
             submissions: submissions
                 .iter()
                 .filter(|x| mine(&x.assignment))
-                .map(SubmissionView::of)
+                .map(|x| SubmissionView::with_subject(x, &s.mail))
                 .collect(),
             gradeables: gradeables
                 .iter()
                 .filter(|g| g.gradeable.assignment == a.name)
-                .map(|g| gradeable_view(g, &a.deadlines, now_us))
+                .map(|g| gradeable_view(g, &a.deadlines, now_us, s.site.findings_before_deadline))
                 .collect(),
             reviewees,
             grades: grades
@@ -286,6 +488,7 @@ pub async fn dashboard(
         full_name: user.session.user.full_name.clone(),
         address: format!("{}@{}", user.username(), state.0.site.hostname),
         assignments,
+        student: user.session.user.role == Role::Student,
         oopsies_left,
     };
     Ok(Html(page.render()?))
@@ -308,7 +511,11 @@ pub async fn activity(
         .await?;
     let page = ActivityPage {
         nav: Nav::of(&user),
-        submissions: submissions.iter().rev().map(SubmissionView::of).collect(),
+        submissions: submissions
+            .iter()
+            .rev()
+            .map(|x| SubmissionView::with_subject(x, &state.0.mail))
+            .collect(),
     };
     Ok(Html(page.render()?))
 }
@@ -400,11 +607,71 @@ mod tests {
             peer_review: Some(200),
             final_: Some(300),
         };
-        let before = gradeable_view(&r, &deadlines, 99_000_000);
+        let before = gradeable_view(&r, &deadlines, 99_000_000, FindingsPolicy::Summary);
         assert!(before.findings.is_empty());
-        assert_eq!(before.summary, "1 warning(s)");
-        let after = gradeable_view(&r, &deadlines, 100_000_000);
+        assert!(
+            before.summary.starts_with("1 warning:"),
+            "{}",
+            before.summary
+        );
+        let after = gradeable_view(&r, &deadlines, 100_000_000, FindingsPolicy::Summary);
         assert_eq!(after.findings.len(), 2);
-        assert_eq!(after.findings[1].1, "whitespace in 2");
+        assert_eq!(after.findings[1].1, spans("whitespace in 2"));
+        let full = gradeable_view(&r, &deadlines, 99_000_000, FindingsPolicy::Full);
+        assert_eq!(
+            full.findings.len(),
+            2,
+            "the course shows every finding at once"
+        );
+    }
+
+    #[test]
+    fn backticks_become_code_spans_and_an_unpaired_one_stays_text() {
+        let code = |t: &str| Span {
+            code: true,
+            text: t.into(),
+        };
+        let text = |t: &str| Span {
+            code: false,
+            text: t.into(),
+        };
+        assert_eq!(
+            spans("touches `bob/x.c`, outside `alice/`"),
+            [
+                text("touches "),
+                code("bob/x.c"),
+                text(", outside "),
+                code("alice/")
+            ]
+        );
+        assert_eq!(spans("a ` b"), [text("a "), text("` b")]);
+        assert_eq!(spans("`<script>`"), [code("<script>")]);
+    }
+
+    #[test]
+    fn series_versions_come_from_the_subject_tag() {
+        assert_eq!(series_version("[RFC PATCH v2 0/3] fix"), "v2");
+        assert_eq!(series_version("[PATCH 1/2] first"), "v1");
+        assert_eq!(series_version("Re: [PATCH v3 0/1] x"), "");
+        assert_eq!(series_version("hello v2"), "");
+    }
+
+    #[test]
+    fn the_next_step_follows_the_deadlines() {
+        let d = Deadlines {
+            initial: Some(100),
+            peer_review: Some(200),
+            final_: Some(300),
+        };
+        assert!(
+            next_step(&d, 50, false, 0, false)
+                .starts_with("Send your [RFC PATCH v1] series before")
+        );
+        assert!(next_step(&d, 150, true, 2, false).starts_with("Review your classmates"));
+        assert!(next_step(&d, 150, true, 0, false).starts_with("Send your final"));
+        assert_eq!(
+            next_step(&d, 400, true, 2, false),
+            "All deadlines have passed."
+        );
     }
 }
