@@ -145,6 +145,7 @@ mod tests {
                 allowed: 0,
                 auto_zeroed: 1,
             }),
+            scheduled_at: None,
         }
     }
 
