@@ -18,8 +18,8 @@
 source "$(dirname "$0")/lib/common.bash"
 source "$(dirname "$0")/lib/intake.bash"
 
-command -v podman >/dev/null || { echo "backup-volumes: skipped (no podman; see .ci/run)"; exit 0; }
-[ "$(id -u)" -eq 0 ] || { echo "backup-volumes: skipped (needs root to own files as the service uid)"; exit 0; }
+command -v podman >/dev/null || skip "no podman; see .ci/run"
+[ "$(id -u)" -eq 0 ] || skip "needs root to own files as the service uid"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # Unique per run, and never a real deployment's prefix.

@@ -7,7 +7,7 @@
 # Screenshots of the main pages (desktop and a 390 px phone) are left in target/screenshots/.
 source "$(dirname "$0")/lib/common.bash"
 for tool in /usr/bin/chromium /usr/bin/chromedriver python3; do
-  command -v "$tool" >/dev/null || { echo "browser: skipped (no $tool; see .ci/run)"; exit 0; }
+  command -v "$tool" >/dev/null || skip "no $tool; see .ci/run"
 done
 
 SHOTS="$(cd "$(dirname "$0")/../.." && pwd)/target/screenshots"

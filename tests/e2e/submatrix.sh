@@ -11,8 +11,8 @@
 # Synapse is installed once into target/e2e-venv/synapse and reused by later runs (a first run
 # needs PyPI; delete that directory to reinstall). The module's unit tests run first.
 source "$(dirname "$0")/lib/common.bash"
-command -v python3 >/dev/null || { echo "submatrix: skipped (no python3)"; exit 0; }
-command -v curl >/dev/null || { echo "submatrix: skipped (no curl)"; exit 0; }
+command -v python3 >/dev/null || skip "no python3"
+command -v curl >/dev/null || skip "no curl"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # Importing submatrix/ from here must not leave __pycache__ directories in the checkout.

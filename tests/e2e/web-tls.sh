@@ -3,7 +3,7 @@
 # one SMTP and POP3 use), the session cookie comes back Secure, plain HTTP on that port fails,
 # and a client that never finishes its handshake does not hold up the others.
 source "$(dirname "$0")/lib/common.bash"
-command -v curl >/dev/null || { echo "web-tls: skipped (no curl)"; exit 0; }
+command -v curl >/dev/null || skip "no curl"
 
 echo 'teach-password-1' | cm user add teach --full-name 'The Teacher' --instructor --password-stdin >/dev/null
 

@@ -91,10 +91,10 @@ try:
     expect_in(browser.url(), "/dashboard", "student lands on the dashboard")
     page = browser.source()
     expect_in(page, "Bob Builder", "dashboard names the student")
-    expect_in(page, "bob@localhost", "dashboard shows the address")
+    expect_in(page, "bob@course.localhost", "dashboard shows the address")
     shoot("dashboard")
     browser.go(f"{base}/setup")
-    expect_in(browser.source(), "bob@localhost", "setup page")
+    expect_in(browser.source(), "bob@course.localhost", "setup page")
     shoot("setup")
 
     # The oopsie: a link to a confirmation page, then the POST.
