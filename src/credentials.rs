@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use accounts::{AuthOutcome, Authenticator};
-use net::credentials::{BoxFuture, CredentialCheck, Verdict};
+use net::credentials::{BoxFuture, CredentialCheck, Identity, Verdict};
 
 /// Answers logins from the accounts database.
 pub struct AccountsCredentials(pub Authenticator);
@@ -18,7 +18,10 @@ impl CredentialCheck for AccountsCredentials {
     ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             match self.0.authenticate(client, username, password).await {
-                Ok(AuthOutcome::Accepted(user)) => Verdict::Accepted(user.username.to_string()),
+                Ok(AuthOutcome::Accepted(user)) => Verdict::Accepted(Identity {
+                    username: user.username,
+                    full_name: user.full_name,
+                }),
                 Ok(AuthOutcome::Rejected) => Verdict::Rejected,
                 Ok(AuthOutcome::Throttled) => Verdict::Throttled,
                 Err(e) => {

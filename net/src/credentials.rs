@@ -7,11 +7,20 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
+/// Who a successful login is: what the session acts as and signs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The canonical, validated username: protocols never re-parse it.
+    pub username: journal::Username,
+    /// The account's full name, for the `From:` the server writes (SPEC §4).
+    pub full_name: String,
+}
+
 /// The answer to a login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Valid: the canonical username the session now acts as.
-    Accepted(String),
+    /// Valid: the identity the session now acts as.
+    Accepted(Identity),
     /// Wrong password or unknown user: the two are deliberately indistinguishable.
     Rejected,
     /// Too many recent failures from this address or for this name: refused without checking.

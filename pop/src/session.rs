@@ -399,7 +399,7 @@ impl Session {
             .check(self.peer.ip(), name, password)
             .await
         {
-            Verdict::Accepted(canonical) => match self.open_maildrop(&canonical).await {
+            Verdict::Accepted(identity) => match self.open_maildrop(identity.username).await {
                 Ok((user, maildrop)) => {
                     let (count, octets) = maildrop.stat();
                     io.replies.ok(format_args!(
@@ -411,7 +411,7 @@ impl Session {
                     };
                 }
                 Err(e) => {
-                    tracing::error!(user = canonical, error = %e, "cannot open maildrop");
+                    tracing::error!(user = name, error = %e, "cannot open maildrop");
                     io.replies.err(
                         Some(Code::SysTemp),
                         "maildrop temporarily unavailable, try again later",
@@ -447,8 +447,7 @@ impl Session {
 
     /// Opens the user's maildrop on the blocking pool: usually a few system calls, but after a
     /// journal rebuild locating earlier deletions means one scan of the user's prefix.
-    async fn open_maildrop(&self, name: &str) -> Result<(Username, Maildrop), String> {
-        let user = Username::parse(name).map_err(|e| e.to_string())?;
+    async fn open_maildrop(&self, user: Username) -> Result<(Username, Maildrop), String> {
         let ctx = self.ctx.clone();
         let who = user.clone();
         let maildrop = tokio::task::spawn_blocking(move || {

@@ -26,7 +26,10 @@ impl CredentialCheck for FixedLogins {
         let ok = self.0.get(user) == Some(&pass);
         Box::pin(async move {
             if ok {
-                Verdict::Accepted(user.to_string())
+                Verdict::Accepted(net::credentials::Identity {
+                    username: journal::Username::parse(user).unwrap(),
+                    full_name: format!("Full {user}"),
+                })
             } else {
                 Verdict::Rejected
             }

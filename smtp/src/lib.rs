@@ -12,7 +12,10 @@
 //! - [`session`]: the RFC 5321 state machine of one connection (EHLO, STARTTLS, AUTH, MAIL...).
 //! - [`command`]: parses a command line, with each error's reply code (pure).
 //! - [`data`]: collects the DATA lines: end of data, size and line limits, header checks (pure).
-//! - [`message`]: the stored form: server header fields on top, client originals renamed (pure).
+//! - [`message`]: the stored form: server header fields on top, then the client's (pure).
+//! - [`header`]: the client's header as stored: originals renamed, threads pointed at server
+//!   ids (pure).
+//! - [`threads`]: which server id a client Message-ID was stored under, across `mail/`.
 //! - [`commit`]: the committer thread: durable group commit of messages and session records.
 //! - [`reply`]: queues replies with enhanced status codes.
 //! - [`recipients`]: the recipient directory the binary implements.
@@ -26,11 +29,13 @@
 pub mod command;
 pub mod commit;
 pub mod data;
+pub mod header;
 pub mod message;
 pub mod recipients;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod threads;
 
 pub use recipients::{RecipientCheck, Recipients};
 pub use server::{SmtpContext, SmtpLimits, SmtpServer};

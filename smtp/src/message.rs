@@ -1,12 +1,11 @@
 //! The stored form of a message (SPEC §4): the server's own header fields on top, then the
-//! client's message with its `Message-ID`, `From` and `To` renamed `X-Original-...`, then the
-//! POP3 terminator. Pure.
+//! client's header as [`crate::header`] rewrites it, then the body byte for byte, then the POP3
+//! terminator. Pure.
 //!
 //! The server's fields, in this order:
 //! `Received` (RFC 5321 §4.4, with RFC 3848's ESMTPA/ESMTPSA), `Message-ID: <id@HOST>`,
-//! `From: <user@HOST>`, `To: <rcpt@HOST>, ...` (every recipient) and
-//! `X-Coursemail-Submission: <submission-id>`. Everything of the client's is kept byte for byte
-//! except the renamed field names.
+//! `From: Full Name <user@HOST>`, `To: <rcpt@HOST>, ...` (every recipient) and
+//! `X-Coursemail-Submission: <submission-id>`.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -16,16 +15,10 @@ use time::OffsetDateTime;
 
 use crate::data::Content;
 
-/// The header that names a message's submission. Renamed when a client sends it too, so that
-/// denis can trust the one on top.
-pub const SUBMISSION_FIELD: &str = "X-Coursemail-Submission";
-/// Prefix given to the client's own fields that the server replaces.
-pub const ORIGINAL_PREFIX: &[u8] = b"X-Original-";
-/// Client fields renamed with [`ORIGINAL_PREFIX`] (compared case-insensitively).
-const REPLACED_FIELDS: [&str; 4] = ["Message-ID", "From", "To", SUBMISSION_FIELD];
+pub use crate::header::{ORIGINAL_PREFIX, SUBMISSION_FIELD};
 
 /// Everything about a message that is not its text.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Envelope<'a> {
     /// The course's mail domain and the server's name.
     pub hostname: &'a str,
@@ -41,6 +34,11 @@ pub struct Envelope<'a> {
     pub message: MessageId,
     /// The authenticated sender.
     pub user: &'a Username,
+    /// Their full name, shown in the server's `From:`.
+    pub full_name: &'a str,
+    /// The server id a client Message-ID was stored under, for `In-Reply-To` and
+    /// `References` (a message of this session, or of any stored message).
+    pub resolve: &'a dyn Fn(&str) -> Option<MessageId>,
     /// Local parts of the recipients, in RCPT order.
     pub recipients: &'a [String],
     /// When the message was received.
@@ -60,7 +58,7 @@ pub struct Stored {
 pub fn build(envelope: &Envelope<'_>, content: &Content) -> Stored {
     let mut wire = server_header(envelope).into_bytes();
     let (header, body) = content.bytes.split_at(content.header_len);
-    rename_replaced_fields(header, &mut wire);
+    crate::header::rewrite(header, envelope.hostname, envelope.resolve, &mut wire);
     let header_len = wire.len() as u64;
     wire.extend_from_slice(body);
     wire.extend_from_slice(b".\r\n");
@@ -81,7 +79,11 @@ fn server_header(e: &Envelope<'_>) -> String {
         rfc5322_date(e.date)
     );
     let _ = write!(h, "Message-ID: <{}@{host}>\r\n", e.message);
-    let _ = write!(h, "From: <{}@{host}>\r\n", e.user);
+    let _ = write!(
+        h,
+        "From: {}\r\n",
+        mailbox(e.full_name, &format!("{}@{host}", e.user))
+    );
     // One recipient per line: a hundred addresses on one line would pass RFC 5322's 998-octet
     // limit.
     h.push_str("To:");
@@ -95,24 +97,47 @@ fn server_header(e: &Envelope<'_>) -> String {
     h
 }
 
-/// Copies `header` (wire form, CRLF lines) into `out`, prefixing the names of the fields the
-/// server replaces. Every occurrence is renamed; continuation lines belong to their field and
-/// are copied unchanged, as is everything else.
-pub fn rename_replaced_fields(header: &[u8], out: &mut Vec<u8>) {
-    for line in header.split_inclusive(|&b| b == b'\n') {
-        let replaced = crate::data::field_name(line).is_some_and(|name| {
-            REPLACED_FIELDS
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
-        });
-        if replaced {
-            // A stuffed `.From:` is `From:` to every reader; the prefix needs no stuffing.
-            out.extend_from_slice(ORIGINAL_PREFIX);
-            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-        } else {
-            out.extend_from_slice(line);
-        }
+/// `Full Name <address>` as an RFC 5322 mailbox: the name bare when it is atoms and spaces,
+/// quoted when it has other ASCII (`"Liddell, Alice"`), and as RFC 2047 encoded words when it is
+/// not ASCII; just `<address>` without a name.
+pub fn mailbox(name: &str, address: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return format!("<{address}>");
     }
+    let atom = |c: char| c.is_ascii_alphanumeric() || c == ' ' || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if name.chars().all(atom) {
+        format!("{name} <{address}>")
+    } else if name.is_ascii() {
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\" <{address}>")
+    } else {
+        format!("{} <{address}>", encoded_words(name))
+    }
+}
+
+/// `text` as RFC 2047 `=?UTF-8?B?...?=` words of at most 75 characters, split between
+/// characters, separated by folding whitespace.
+fn encoded_words(text: &str) -> String {
+    use base64::Engine as _;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        // 45 bytes encode to 60 characters, plus 12 of `=?UTF-8?B?` and `?=`: 72.
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(w.as_bytes());
+            format!("=?UTF-8?B?{b64}?=")
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
 }
 
 /// `Tue, 1 Jul 2003 10:52:37 +0000` (RFC 5322 §3.3), always in UTC.
@@ -139,50 +164,15 @@ mod tests {
     use super::*;
     use journal::IdGenerator;
 
-    fn renamed(header: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        rename_replaced_fields(header, &mut out);
-        out
-    }
-
     #[test]
-    fn message_id_from_and_to_are_renamed_whatever_their_case() {
-        assert_eq!(
-            renamed(b"message-id: <a@b>\r\nFROM: Alice <a@b>\r\nTo: x@y\r\nSubject: hi\r\n\r\n"),
-            b"X-Original-message-id: <a@b>\r\nX-Original-FROM: Alice <a@b>\r\nX-Original-To: x@y\r\nSubject: hi\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn every_occurrence_is_renamed_and_folded_lines_follow_their_field() {
-        let header = b"To: a@b,\r\n c@d\r\nCc: e@f\r\nTo: g@h\r\n\r\n";
-        assert_eq!(
-            renamed(header),
-            b"X-Original-To: a@b,\r\n c@d\r\nCc: e@f\r\nX-Original-To: g@h\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn similar_names_and_other_fields_are_untouched() {
-        let header = b"Tox: 1\r\nFrom-X: 2\r\nIn-Reply-To: <a@b>\r\nReply-To: c@d\r\nSubject: From: x\r\n\r\n";
-        assert_eq!(renamed(header), header);
-    }
-
-    #[test]
-    fn a_field_sent_without_its_stuffing_dot_is_still_renamed() {
-        // `.From:` arrives un-stuffed as `From:` at every POP3 reader.
-        assert_eq!(
-            renamed(b".From: <prof@x>\r\n.Message-ID: <a@x>\r\n..Other: y\r\n"),
-            b"X-Original-From: <prof@x>\r\nX-Original-Message-ID: <a@x>\r\n..Other: y\r\n"
-        );
-    }
-
-    #[test]
-    fn a_forged_submission_field_is_renamed() {
-        assert_eq!(
-            renamed(b"x-coursemail-submission: 0000\r\n\r\n"),
-            b"X-Original-x-coursemail-submission: 0000\r\n\r\n"
-        );
+    fn the_from_mailbox_quotes_or_encodes_the_full_name() {
+        assert_eq!(mailbox("Alice Anders", "a@x"), "Alice Anders <a@x>");
+        assert_eq!(mailbox("Liddell, Alice", "a@x"), "\"Liddell, Alice\" <a@x>");
+        assert_eq!(mailbox("A \"B\" C", "a@x"), "\"A \\\"B\\\" C\" <a@x>");
+        assert_eq!(mailbox("", "a@x"), "<a@x>");
+        assert_eq!(mailbox("Jürgen", "j@x"), "=?UTF-8?B?SsO8cmdlbg==?= <j@x>");
+        let long = mailbox(&"é".repeat(40), "e@x");
+        assert!(long.lines().all(|l| l.trim_end().len() <= 78), "{long}");
     }
 
     #[test]
@@ -199,6 +189,8 @@ mod tests {
             submission: sub,
             message: id,
             user: &user,
+            full_name: "Alice Anders",
+            resolve: &|_| None,
             recipients: &rcpts,
             date: OffsetDateTime::from_unix_timestamp(1_057_056_757).unwrap(),
         };
@@ -214,7 +206,7 @@ mod tests {
             "Received: from laptop (192.0.2.7)\r\n\tby course.example (coursemail) with ESMTPSA id {sub};\r\n\
              \tTue, 1 Jul 2003 10:52:37 +0000\r\n\
              Message-ID: <{id}@course.example>\r\n\
-             From: <alice@course.example>\r\n\
+             From: Alice Anders <alice@course.example>\r\n\
              To: <hw1@course.example>,\r\n <list@course.example>\r\n\
              X-Coursemail-Submission: {sub}\r\n\
              Subject: s\r\nX-Original-Message-ID: <x@y>\r\n\r\n"
@@ -244,6 +236,8 @@ mod tests {
             submission: sub,
             message: sub.message(1).unwrap(),
             user: &user,
+            full_name: "",
+            resolve: &|_| None,
             recipients: &rcpts,
             date: OffsetDateTime::UNIX_EPOCH,
         };

@@ -81,6 +81,8 @@ pub struct SmtpContext {
 pub(crate) struct Shared {
     pub(crate) ctx: SmtpContext,
     pub(crate) committer: Committer,
+    /// Client Message-IDs of stored mail, for threads (SPEC §4).
+    pub(crate) message_ids: crate::threads::MessageIdIndex,
 }
 
 /// Reply to a client over the connection limit (plain listeners only).
@@ -122,9 +124,15 @@ impl SmtpServer {
             .map_err(io::Error::other)?;
         let listeners = Listeners::bind("SMTP", specs, tls, limits)?;
         let committer = Committer::start(ctx.mail.clone(), ctx.logs.clone())?;
+        let message_ids = crate::threads::MessageIdIndex::new(ctx.mail.clone());
+        message_ids.fill_in_background();
         Ok(Self {
             listeners,
-            shared: Arc::new(Shared { ctx, committer }),
+            shared: Arc::new(Shared {
+                ctx,
+                committer,
+                message_ids,
+            }),
         })
     }
 

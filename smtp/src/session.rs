@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use journal::Username;
-use net::credentials::Verdict;
+use net::credentials::{Identity, Verdict};
 use net::{CancellationToken, Connection, Line, LineEnding, LineReader, MaybeTls, TlsAcceptor};
 use tokio::io::AsyncWriteExt;
 
@@ -197,6 +197,9 @@ struct Submission {
     numbered: u16,
     /// Bytes of the messages numbered so far, against [`SmtpLimits::max_submission_bytes`].
     bytes: usize,
+    /// Client Message-IDs stored in this session: a series' patches thread under its cover
+    /// letter through them.
+    client_ids: std::collections::HashMap<String, journal::MessageId>,
 }
 
 /// The mail transaction between MAIL and the end of DATA.
@@ -214,7 +217,8 @@ struct Session {
     shutdown: CancellationToken,
     shared: Arc<Shared>,
     greeting: Option<Greeting>,
-    user: Option<Username>,
+    /// Who logged in: the username the session sends as and the full name of its `From:`.
+    user: Option<Identity>,
     submission: Option<Submission>,
     transaction: Option<Transaction>,
     auth_failures: u32,
@@ -416,7 +420,7 @@ impl Session {
     /// taking it at MAIL rather than at AUTH means a connection kept open across a deadline with
     /// NOOPs cannot date a late series before it. git send-email sends MAIL right after AUTH.
     fn begin_submission(&mut self) {
-        let Some(user) = &self.user else {
+        let Some(user) = self.user.as_ref().map(|i| &i.username) else {
             return;
         };
         if self.submission.is_none() {
@@ -433,6 +437,7 @@ impl Session {
                 }),
                 numbered: 0,
                 bytes: 0,
+                client_ids: std::collections::HashMap::new(),
             });
         }
     }
@@ -564,19 +569,12 @@ impl Session {
             .check(self.peer.ip(), name, password)
             .await;
         match verdict {
-            Verdict::Accepted(canonical) => match Username::parse(&canonical) {
-                Ok(user) => {
-                    tracing::debug!(peer = %self.peer, %user, "SMTP login");
-                    self.user = Some(user);
-                    io.replies
-                        .reply(Reply::new(235, "2.7.0"), "authentication successful");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "credential check accepted an invalid username");
-                    io.replies
-                        .reply(AUTH_TEMPORARY, "temporary authentication failure");
-                }
-            },
+            Verdict::Accepted(identity) => {
+                tracing::debug!(peer = %self.peer, user = %identity.username, "SMTP login");
+                self.user = Some(identity);
+                io.replies
+                    .reply(Reply::new(235, "2.7.0"), "authentication successful");
+            }
             Verdict::Rejected => {
                 self.auth_failures += 1;
                 // SPEC §6: the same answer whether or not the user exists.
@@ -612,7 +610,7 @@ impl Session {
         if self.greeting.is_none() {
             return io.replies.reply(BAD_SEQUENCE, "send EHLO first");
         }
-        let Some(user) = &self.user else {
+        let Some(user) = self.user.as_ref().map(|i| &i.username) else {
             return io.replies.reply(
                 Reply::new(530, "5.7.0"),
                 "authentication required: use AUTH first",
@@ -782,6 +780,14 @@ impl Session {
         };
         submission.numbered = index;
         submission.bytes = bytes;
+        let header = &content.bytes[..content.header_len];
+        let resolved = resolve_thread_ids(
+            header,
+            &submission.client_ids,
+            &self.shared.message_ids,
+            &self.shared.ctx.hostname,
+        )
+        .await;
         let stored = message::build(
             &Envelope {
                 hostname: &self.shared.ctx.hostname,
@@ -790,12 +796,15 @@ impl Session {
                 tls,
                 submission: submission.meta.submission,
                 message: id,
-                user,
+                user: &user.username,
+                full_name: &user.full_name,
+                resolve: &|client| resolved.get(client).copied(),
                 recipients: &transaction.recipients,
                 date: time::OffsetDateTime::now_utc(),
             },
             content,
         );
+        let client_id = crate::header::client_message_id(header);
         let pending = Pending {
             session: submission.meta.clone(),
             id,
@@ -803,10 +812,16 @@ impl Session {
             first_recipient: transaction.recipients[0].clone(),
         };
         match self.shared.committer.store(pending).await {
-            Ok(()) => io.replies.reply(
-                OK,
-                format_args!("<{id}@{}> stored", self.shared.ctx.hostname),
-            ),
+            Ok(()) => {
+                if let Some(client) = client_id {
+                    submission.client_ids.entry(client.clone()).or_insert(id);
+                    self.shared.message_ids.insert(client, id);
+                }
+                io.replies.reply(
+                    OK,
+                    format_args!("<{id}@{}> stored", self.shared.ctx.hostname),
+                )
+            }
             Err(e) => {
                 tracing::error!(message = %id, error = %e, "cannot store a message");
                 io.replies
@@ -814,6 +829,46 @@ impl Session {
             }
         }
     }
+}
+
+/// The server ids of the client ids a message's `In-Reply-To` and `References` name: this
+/// session's own first, then every stored message (a blocking lookup, off the runtime). Ids
+/// that already are this server's are left alone.
+async fn resolve_thread_ids(
+    header: &[u8],
+    session: &std::collections::HashMap<String, journal::MessageId>,
+    index: &crate::threads::MessageIdIndex,
+    host: &str,
+) -> std::collections::HashMap<String, journal::MessageId> {
+    let mut resolved = std::collections::HashMap::new();
+    let mut unknown = Vec::new();
+    for id in crate::header::thread_ids(header) {
+        if let Some(server) = session.get(&id) {
+            resolved.insert(id, *server);
+        } else if !is_server_id(&id, host) && !unknown.contains(&id) {
+            unknown.push(id);
+        }
+    }
+    if !unknown.is_empty() {
+        let index = index.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            unknown
+                .into_iter()
+                .filter_map(|id| index.lookup(&id).map(|server| (id, server)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        resolved.extend(found);
+    }
+    resolved
+}
+
+/// Whether `id` is one this server wrote: `<message id>@host`.
+fn is_server_id(id: &str, host: &str) -> bool {
+    id.rsplit_once('@').is_some_and(|(local, domain)| {
+        domain.eq_ignore_ascii_case(host) && local.parse::<journal::MessageId>().is_ok()
+    })
 }
 
 /// Outcome of reading a SASL exchange.

@@ -26,7 +26,10 @@ impl CredentialCheck for FixedLogins {
         let verdict = if user == "slowpoke" {
             Verdict::Throttled
         } else if self.0.get(user) == Some(&pass) {
-            Verdict::Accepted(user.to_string())
+            Verdict::Accepted(net::credentials::Identity {
+                username: journal::Username::parse(user).unwrap(),
+                full_name: format!("Full {user}"),
+            })
         } else {
             Verdict::Rejected
         };
@@ -723,6 +726,73 @@ async fn a_client_vanishing_mid_data_stores_nothing_of_that_message() {
     assert_eq!(f.stored(), vec![kept]);
 }
 
+/// SPEC §4: a series threads under its cover letter, and a later reply to a client id threads
+/// under the stored message, although the server rewrote every Message-ID.
+#[tokio::test]
+async fn threads_survive_the_rewrite_of_message_ids() {
+    let f = Fixture::start().await;
+    let mut c = Client::login(f.trusted, "alice", "apw").await;
+    let cover = c
+        .submit(
+            "alice@localhost",
+            "hw1@localhost",
+            b"Message-ID: <cover@laptop>\r\nSubject: [PATCH 0/1] x\r\n\r\ncover\r\n",
+        )
+        .await;
+    let patch = c
+        .submit(
+            "alice@localhost",
+            "hw1@localhost",
+            b"Message-ID: <p1@laptop>\r\nIn-Reply-To: <cover@laptop>\r\nReferences: <cover@laptop>\r\n\
+              Subject: [PATCH 1/1] y\r\n\r\npatch\r\n",
+        )
+        .await;
+    let text = String::from_utf8(f.read(&patch)).unwrap();
+    assert!(
+        text.contains(&format!("\r\nIn-Reply-To: <{cover}@localhost>\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\r\nReferences: <{cover}@localhost>\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nX-Original-In-Reply-To: <cover@laptop>\r\n"),
+        "{text}"
+    );
+    drop(c);
+    // A reply in another session, by another student, to the client's id of the cover letter.
+    let mut b = Client::login(f.trusted, "bob", "bpw").await;
+    let reply = b
+        .submit(
+            "bob@localhost",
+            "list@localhost",
+            b"In-Reply-To: <cover@laptop>\r\nReferences: <elsewhere@x> <cover@laptop>\r\n\
+              Sender: alice@localhost\r\nReturn-Path: <alice@localhost>\r\nSubject: Re: x\r\n\r\nok\r\n",
+        )
+        .await;
+    let text = String::from_utf8(f.read(&reply)).unwrap();
+    assert!(
+        text.contains(&format!("\r\nIn-Reply-To: <{cover}@localhost>\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "References: <elsewhere@x>\r\n <{cover}@localhost>\r\n"
+        )),
+        "unknown ids stay as sent: {text}"
+    );
+    assert!(
+        text.contains("\r\nX-Original-Sender: alice@localhost\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Return-Path"), "{text}");
+    assert!(
+        text.contains("\r\nFrom: Full bob <bob@localhost>\r\n"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn stored_file_is_server_header_then_the_exact_original_bytes() {
     let f = Fixture::start().await;
@@ -741,7 +811,7 @@ async fn stored_file_is_server_header_then_the_exact_original_bytes() {
     assert!(text.starts_with(&top), "{text}");
     let after_date = text.find("\r\nMessage-ID:").unwrap() + 2;
     let expected_rest = format!(
-        "Message-ID: <{id}@localhost>\r\nFrom: <alice@localhost>\r\nTo: <hw1@localhost>\r\n\
+        "Message-ID: <{id}@localhost>\r\nFrom: Full alice <alice@localhost>\r\nTo: <hw1@localhost>\r\n\
          X-Coursemail-Submission: {sub}\r\n"
     );
     assert_eq!(

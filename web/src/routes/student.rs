@@ -326,39 +326,39 @@ pub fn next_step(
 ) -> String {
     let us = now.saturating_mul(1_000_000);
     let passed = |at| Deadlines::passed(at, us);
-    let when = |at| view::deadline(at, now);
+    // A dummy assignment's deadlines have no date until an instructor runs them.
+    let by = |at: Option<i64>, which: &str| match at {
+        Some(_) => format!("before {}", view::deadline(at, now)),
+        None => format!("before your instructor runs the {which} deadline"),
+    };
     if !passed(deadlines.initial) {
         if oopsie {
             return format!(
-                "You used an oopsie: send only your final [PATCH] series, before {}.",
-                when(deadlines.final_)
+                "You used an oopsie: send only your final [PATCH] series, {}.",
+                by(deadlines.final_, "final")
             );
         }
-        let by = if deadlines.initial.is_some() {
-            format!(" before {}", when(deadlines.initial))
-        } else {
-            " before your instructor runs the initial deadline".to_string()
-        };
         let again = if submitted_initial {
             " (you sent one; a new version replaces it)"
         } else {
             ""
         };
-        return format!("Send your [RFC PATCH v1] series{by}{again}.");
+        return format!(
+            "Send your [RFC PATCH v1] series {}{again}.",
+            by(deadlines.initial, "initial")
+        );
     }
     if !passed(deadlines.peer_review) && reviewees > 0 {
         return format!(
-            "Review your classmates' series: reply to their cover letters, before {}.",
-            when(deadlines.peer_review)
+            "Review your classmates' series: reply to their cover letters, {}.",
+            by(deadlines.peer_review, "peer-review")
         );
     }
     if !passed(deadlines.final_) {
-        let by = if deadlines.final_.is_some() {
-            format!(" before {}", when(deadlines.final_))
-        } else {
-            String::new()
-        };
-        return format!("Send your final [PATCH vN] series (count up from your last version){by}.");
+        return format!(
+            "Send your final [PATCH vN] series (count up from your last version), {}.",
+            by(deadlines.final_, "final")
+        );
     }
     "All deadlines have passed.".to_string()
 }
@@ -669,6 +669,16 @@ mod tests {
         );
         assert!(next_step(&d, 150, true, 2, false).starts_with("Review your classmates"));
         assert!(next_step(&d, 150, true, 0, false).starts_with("Send your final"));
+        let dummy = Deadlines {
+            initial: Some(100),
+            peer_review: None,
+            final_: None,
+        };
+        assert_eq!(
+            next_step(&dummy, 150, true, 1, false),
+            "Review your classmates' series: reply to their cover letters, before your \
+             instructor runs the peer-review deadline."
+        );
         assert_eq!(
             next_step(&d, 400, true, 2, false),
             "All deadlines have passed."
