@@ -77,60 +77,79 @@ impl Accounts {
     /// Adds a user. Fails with [`AccountsError::UserExists`] or
     /// [`AccountsError::StudentIdTaken`] rather than overwriting anyone.
     pub fn add_user(&self, new: &NewUser) -> Result<User, AccountsError> {
-        validate_full_name(&new.full_name)?;
-        let student_id = new
-            .student_id
-            .as_deref()
-            .map(normalize_student_id)
-            .transpose()?;
-        // Hash before taking the write lock: argon2 takes tens of milliseconds.
-        let password_hash = match &new.password {
-            Some(password) => {
-                check_new_password(password)?;
-                Some(hash_password(password)?)
-            }
-            None => None,
-        };
+        let mut added = self.add_users(std::slice::from_ref(new))?;
+        Ok(added.remove(0))
+    }
+
+    /// Adds every user of `news` in one transaction, or none of them: the first that cannot be
+    /// added (taken username or student id, also within `news`, or an invalid field) is the
+    /// error and nothing is written. A roster import is all-or-nothing this way.
+    pub fn add_users(&self, news: &[NewUser]) -> Result<Vec<User>, AccountsError> {
+        let mut rows = Vec::with_capacity(news.len());
+        for new in news {
+            validate_full_name(&new.full_name)?;
+            let student_id = new
+                .student_id
+                .as_deref()
+                .map(normalize_student_id)
+                .transpose()?;
+            // Hash before taking the write lock: argon2 takes tens of milliseconds.
+            let password_hash = match &new.password {
+                Some(password) => {
+                    check_new_password(password)?;
+                    Some(hash_password(password)?)
+                }
+                None => None,
+            };
+            rows.push((new, student_id, password_hash));
+        }
         let created_at = unix_now();
         self.with_conn(|conn| {
             // IMMEDIATE takes the write lock first, so the checks below still hold at INSERT
             // even with another process adding users at the same time.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if load_user(&tx, new.username.as_str())?.is_some() {
-                return Err(AccountsError::UserExists(new.username.clone()));
+            for (new, student_id, password_hash) in &rows {
+                if load_user(&tx, new.username.as_str())?.is_some() {
+                    return Err(AccountsError::UserExists(new.username.clone()));
+                }
+                if let Some(id) = student_id
+                    && let Some(owner) = owner_of_student_id(&tx, id)?
+                {
+                    return Err(AccountsError::StudentIdTaken {
+                        student_id: id.clone(),
+                        owner,
+                    });
+                }
+                tx.prepare_cached(
+                    "INSERT INTO users (username, full_name, student_id, role, password_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    new.username.as_str(),
+                    new.full_name,
+                    student_id,
+                    new.role.as_str(),
+                    password_hash,
+                    created_at
+                ])?;
             }
-            if let Some(id) = &student_id
-                && let Some(owner) = owner_of_student_id(&tx, id)?
-            {
-                return Err(AccountsError::StudentIdTaken {
-                    student_id: id.clone(),
-                    owner,
-                });
-            }
-            tx.prepare_cached(
-                "INSERT INTO users (username, full_name, student_id, role, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                new.username.as_str(),
-                new.full_name,
-                student_id,
-                new.role.as_str(),
-                password_hash,
-                created_at
-            ])?;
             tx.commit()?;
             Ok(())
         })?;
-        tracing::info!(user = %new.username, role = %new.role, "added user");
-        Ok(User {
-            username: new.username.clone(),
-            full_name: new.full_name.clone(),
-            student_id,
-            role: new.role,
-            has_password: password_hash.is_some(),
-            created_at,
-        })
+        Ok(rows
+            .into_iter()
+            .map(|(new, student_id, password_hash)| {
+                tracing::info!(user = %new.username, role = %new.role, "added user");
+                User {
+                    username: new.username.clone(),
+                    full_name: new.full_name.clone(),
+                    student_id,
+                    role: new.role,
+                    has_password: password_hash.is_some(),
+                    created_at,
+                }
+            })
+            .collect())
     }
 
     /// The user called `username`, if any.

@@ -669,6 +669,87 @@ async fn instructor_adds_and_imports_students_and_withdraws_one() {
     );
 }
 
+/// A roster import is RFC 4180 CSV and all-or-nothing (issue: `"Liddell, Alice"` was split).
+#[tokio::test]
+async fn roster_import_reads_quoted_commas_and_adds_everyone_or_nobody() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let s = &app.state.0;
+    // Two good lines and one whose username is taken: nothing may be added.
+    let csv = "frank,\"Liddell, Frank\",S10\ngina,Gina G,S11\nbob,Bob Again,S12\n";
+    let refused = app
+        .post(
+            "/instructor/roster/import",
+            &cookie,
+            &format!("csrf={csrf}&csv={}", form_encode(csv)),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("nothing was imported"),
+        "{}",
+        refused.body
+    );
+    assert!(s.accounts.find_by_student_id("S10").unwrap().is_none());
+    let csv = "username,full name,student id\nfrank,\"Liddell, Frank\",S10\ngina,Gina G,S11\n";
+    let ok = app
+        .post(
+            "/instructor/roster/import",
+            &cookie,
+            &format!("csrf={csrf}&csv={}", form_encode(csv)),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), "/instructor/roster?imported=2");
+    let frank = s.accounts.find_by_student_id("S10").unwrap().unwrap();
+    assert_eq!(frank.full_name, "Liddell, Frank");
+    let page = app.get("/instructor/roster?imported=2", &cookie).await;
+    assert!(page.body.contains("Imported 2 students"), "{}", page.body);
+}
+
+/// An instructor cannot lock themselves out, and destructive actions ask first.
+#[tokio::test]
+async fn instructors_cannot_reset_or_withdraw_themselves_and_are_asked_first() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    for action in ["reset", "remove"] {
+        let own = app
+            .post(
+                &format!("/instructor/roster/teach/{action}"),
+                &cookie,
+                &format!("csrf={csrf}"),
+            )
+            .await;
+        assert_eq!(own.status, StatusCode::BAD_REQUEST, "{action}");
+        assert!(own.body.contains("lock yourself out"), "{}", own.body);
+    }
+    assert_eq!(
+        app.try_login("teach", "teach-password", "").await.status,
+        StatusCode::SEE_OTHER,
+        "still able to log in"
+    );
+    let confirm = app.get("/instructor/roster/bob/remove", &cookie).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Withdraw bob?"), "{}", confirm.body);
+    let roster = app.get("/instructor/roster", &cookie).await;
+    assert!(
+        !roster.body.contains("/instructor/roster/teach/reset"),
+        "no reset on one's own row"
+    );
+}
+
+/// `text` as an `application/x-www-form-urlencoded` value.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn instructor_reset_sends_the_student_back_to_registration() {
     let app = app();

@@ -39,8 +39,14 @@ pub fn router() -> Router<AppState> {
         .route("/instructor/", get(index))
         .route("/instructor/roster", get(roster).post(add_user))
         .route("/instructor/roster/import", post(import_roster))
-        .route("/instructor/roster/{user}/reset", post(reset_password))
-        .route("/instructor/roster/{user}/remove", post(withdraw))
+        .route(
+            "/instructor/roster/{user}/reset",
+            get(confirm_reset).post(reset_password),
+        )
+        .route(
+            "/instructor/roster/{user}/remove",
+            get(confirm_withdraw).post(withdraw),
+        )
         .route(
             "/instructor/assignments",
             get(assignments).post(create_assignment),
@@ -75,33 +81,74 @@ pub struct RosterLine {
     pub student_id: String,
 }
 
-/// Parses `username,full name,student id` lines (an optional header line starting with
-/// `username` is skipped; fields may be double-quoted) (pure).
+/// A spreadsheet guard the gradebook export puts before text that starts like a formula
+/// (`'=...`, see [`denis::grades::csv::text_cell`]), taken off again (pure).
+fn undo_formula_guard(field: &str) -> &str {
+    match field.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => field,
+    }
+}
+
+/// Parses a roster as RFC 4180 CSV, `username,full name,student id` per record (pure): quoted
+/// fields may hold commas, quotes and line breaks; a first record starting with `username` is
+/// a header; further columns are ignored, so the gradebook export (one row per student and
+/// assignment) reads back, its repeated rows counted once. Every student needs a student id,
+/// which is how they register. Errors name the line.
 pub fn parse_roster_csv(text: &str) -> Result<Vec<RosterLine>, String> {
-    let mut lines = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || (number == 0 && line.to_ascii_lowercase().starts_with("username")) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut lines: Vec<(u64, RosterLine)> = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            format!("line {line}: not valid CSV ({e}); quote fields that hold commas or quotes")
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        let fields: Vec<String> = line
-            .split(',')
-            .map(|f| f.trim().trim_matches('"').trim().to_string())
-            .collect();
-        let [username, full_name, student_id] = fields.as_slice() else {
+        if index == 0
+            && record
+                .get(0)
+                .is_some_and(|f| f.eq_ignore_ascii_case("username"))
+        {
+            continue;
+        }
+        if record.len() < 3 {
             return Err(format!(
-                "line {}: expected 3 fields (username,full name,student id), found {}",
-                number + 1,
-                fields.len()
+                "line {line}: expected 3 fields (username,full name,student id), found {}",
+                record.len()
             ));
+        }
+        let field = |i: usize| undo_formula_guard(record.get(i).unwrap_or("")).to_string();
+        let entry = RosterLine {
+            username: field(0),
+            full_name: field(1),
+            student_id: field(2),
         };
-        lines.push(RosterLine {
-            username: username.clone(),
-            full_name: full_name.clone(),
-            student_id: student_id.clone(),
-        });
+        if entry.student_id.is_empty() {
+            return Err(format!(
+                "line {line}: {} has no student id, which students register with; add one, or \
+                 add them with a password from the command line",
+                entry.username
+            ));
+        }
+        match lines.iter().find(|(_, l)| l.username == entry.username) {
+            Some((_, same)) if *same == entry => continue,
+            Some((first, _)) => {
+                return Err(format!(
+                    "line {line}: {} appears on line {first} too, with another name or student id",
+                    entry.username
+                ));
+            }
+            None => lines.push((line, entry)),
+        }
     }
-    Ok(lines)
+    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 /// A user as a roster row.
@@ -173,6 +220,10 @@ struct RunView {
 #[template(path = "instructor/roster.html")]
 struct RosterPage {
     nav: Nav,
+    /// The instructor looking: their own row offers no reset or withdraw.
+    me: String,
+    /// How many students the import that led here added.
+    imported: Option<u32>,
     users: Vec<UserView>,
 }
 
@@ -376,10 +427,87 @@ async fn index(
     Ok(Html(page.render()?))
 }
 
+/// Query of `GET /instructor/roster`: what the last import added.
+#[derive(Deserialize)]
+struct RosterQuery {
+    imported: Option<u32>,
+}
+
+/// The confirmation step every destructive roster action takes (SPEC §11).
+#[derive(Template)]
+#[template(path = "instructor/confirm.html")]
+struct ConfirmPage {
+    nav: Nav,
+    title: String,
+    consequence: String,
+    action: String,
+    button: String,
+    back: &'static str,
+}
+
+/// Refuses an action on the instructor's own account: reset or withdrawn, they would be
+/// locked out of the course they run.
+fn not_yourself(
+    me: &crate::session::CurrentUser,
+    user: &Username,
+    what: &str,
+) -> Result<(), WebError> {
+    if me.username() == user {
+        return Err(WebError::BadRequest(format!(
+            "you cannot {what} your own account: you would lock yourself out; change your \
+             password on the Password page, or ask another instructor"
+        )));
+    }
+    Ok(())
+}
+
+/// `GET /instructor/roster/{user}/reset`: asks before clearing a password.
+async fn confirm_reset(
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let user = path_user(&raw)?;
+    not_yourself(&me, &user, "reset the password of")?;
+    let page = ConfirmPage {
+        nav: Nav::of(&me),
+        title: format!("Reset {user}'s password?"),
+        consequence: format!(
+            "{user} can no longer log in with their password, anywhere (web, SMTP, POP3), until \
+             they register again with their student id and get a new one-time password."
+        ),
+        action: format!("/instructor/roster/{user}/reset"),
+        button: format!("Yes, reset {user}'s password"),
+        back: "/instructor/roster",
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `GET /instructor/roster/{user}/remove`: asks before withdrawing a user.
+async fn confirm_withdraw(
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let user = path_user(&raw)?;
+    not_yourself(&me, &user, "withdraw")?;
+    let page = ConfirmPage {
+        nav: Nav::of(&me),
+        title: format!("Withdraw {user}?"),
+        consequence: format!(
+            "{user}'s account is removed: they can no longer log in or send mail. Their \
+             submissions and grades stay in the course's records."
+        ),
+        action: format!("/instructor/roster/{user}/remove"),
+        button: format!("Yes, withdraw {user}"),
+        back: "/instructor/roster",
+    };
+    Ok(Html(page.render()?))
+}
+
 /// `GET /instructor/roster`.
 async fn roster(
     State(state): State<AppState>,
     Instructor(me): Instructor,
+    Query(query): Query<RosterQuery>,
 ) -> Result<Html<String>, WebError> {
     let users = state
         .blocking(|s| Ok(s.accounts.list_users()?))
@@ -395,6 +523,8 @@ async fn roster(
         .collect();
     let page = RosterPage {
         nav: Nav::of(&me),
+        me: me.username().to_string(),
+        imported: query.imported,
         users,
     };
     Ok(Html(page.render()?))
@@ -415,9 +545,10 @@ struct AddUserForm {
 
 /// Adds one user (without a password: they register with their student id). Usernames share
 /// one namespace of local parts with assignments and lists, as smtp routes by it.
-fn add_one(s: &Inner, line: &RosterLine, role: Role) -> Result<(), WebError> {
-    let username =
-        Username::parse(line.username.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+/// The account a roster line asks for, checked against the course's other addresses.
+fn new_user(s: &Inner, line: &RosterLine, role: Role) -> Result<NewUser, WebError> {
+    let username = Username::parse(line.username.trim())
+        .map_err(|e| WebError::BadRequest(format!("{}: {e}", line.username)))?;
     if s.site.lists.iter().any(|l| l == username.as_str())
         || s.course.is_assignment(username.as_str())?
     {
@@ -430,13 +561,18 @@ fn add_one(s: &Inner, line: &RosterLine, role: Role) -> Result<(), WebError> {
         name => name.to_string(),
     };
     let student_id = Some(line.student_id.trim().to_string()).filter(|id| !id.is_empty());
-    let new = NewUser {
+    Ok(NewUser {
         username,
         full_name,
         student_id,
         role,
         password: None,
-    };
+    })
+}
+
+/// Adds the account of one roster line.
+fn add_one(s: &Inner, line: &RosterLine, role: Role) -> Result<(), WebError> {
+    let new = new_user(s, line, role)?;
     s.accounts.add_user(&new).map_err(|e| match e {
         accounts::AccountsError::Sqlite(_) | accounts::AccountsError::Database(_) => e.into(),
         other => WebError::BadRequest(other.to_string()),
@@ -480,18 +616,28 @@ async fn import_roster(
 ) -> Result<Response, WebError> {
     me.check_csrf(&form.csrf)?;
     let lines = parse_roster_csv(&form.csv).map_err(WebError::BadRequest)?;
-    for line in &lines {
-        Username::parse(&line.username).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    if lines.is_empty() {
+        return Err(WebError::BadRequest(
+            "the CSV holds no student: paste lines such as alice,\"Liddell, Alice\",S002".into(),
+        ));
     }
-    state
+    let added = state
         .blocking(move |s| {
-            for line in &lines {
-                add_one(s, line, Role::Student)?;
-            }
-            Ok(())
+            let news = lines
+                .iter()
+                .map(|line| new_user(s, line, Role::Student))
+                .collect::<Result<Vec<_>, _>>()?;
+            // One transaction: a roster is imported whole or not at all.
+            s.accounts.add_users(&news).map_err(|e| match e {
+                accounts::AccountsError::Sqlite(_) | accounts::AccountsError::Database(_) => {
+                    e.into()
+                }
+                other => WebError::BadRequest(format!("nothing was imported: {other}")),
+            })
         })
         .await?;
-    Ok(Redirect::to("/instructor/roster").into_response())
+    tracing::info!(count = added.len(), "roster imported");
+    Ok(Redirect::to(&format!("/instructor/roster?imported={}", added.len())).into_response())
 }
 
 /// The user named in a path.
@@ -509,6 +655,7 @@ async fn reset_password(
 ) -> Result<Response, WebError> {
     me.check_csrf(&form.csrf)?;
     let user = path_user(&raw)?;
+    not_yourself(&me, &user, "reset the password of")?;
     state
         .blocking(move |s| Ok(s.accounts.clear_password(&user)?))
         .await?;
@@ -524,11 +671,7 @@ async fn withdraw(
 ) -> Result<Response, WebError> {
     me.check_csrf(&form.csrf)?;
     let user = path_user(&raw)?;
-    if &user == me.username() {
-        return Err(WebError::BadRequest(
-            "you cannot remove yourself; ask another instructor or use the CLI".into(),
-        ));
-    }
+    not_yourself(&me, &user, "withdraw")?;
     state
         .blocking(move |s| Ok(s.accounts.remove_user(&user)?))
         .await?;
@@ -1075,5 +1218,71 @@ mod tests {
     fn roster_csv_names_the_bad_line() {
         let err = parse_roster_csv("alice,Alice\n").unwrap_err();
         assert!(err.contains("line 1"), "{err}");
+        let err = parse_roster_csv("alice,Alice,S1\nbob,Bob,\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("no student id"),
+            "{err}"
+        );
+        let err = parse_roster_csv("alice,Alice,S1\nalice,Other,S9\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn roster_csv_follows_rfc_4180_and_reads_the_gradebook_export_back() {
+        let lines = parse_roster_csv("alice,\"Liddell, Alice\",S002\n").unwrap();
+        assert_eq!(lines[0].full_name, "Liddell, Alice");
+        // What the gradebook export writes: a header, one row per student and assignment,
+        // quoting, and a guard before text a spreadsheet would run.
+        let rows = vec![
+            denis::grades::csv::line(&[
+                "username",
+                "full name",
+                "student id",
+                "assignment",
+                "initial",
+                "review1",
+                "review2",
+                "final",
+                "total",
+            ]),
+            denis::grades::csv::line(&[
+                "alice",
+                "Liddell, Alice",
+                "S002",
+                "hw1",
+                "",
+                "",
+                "",
+                "",
+                "-",
+            ]),
+            denis::grades::csv::line(&[
+                "alice",
+                "Liddell, Alice",
+                "S002",
+                "hw2",
+                "",
+                "",
+                "",
+                "",
+                "-",
+            ]),
+            denis::grades::csv::line(&[
+                "mallory",
+                &denis::grades::csv::text_cell("=1+1"),
+                "S003",
+                "hw1",
+                "",
+                "",
+                "",
+                "",
+                "-",
+            ]),
+        ]
+        .concat();
+        let lines = parse_roster_csv(&rows).unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].full_name, "Liddell, Alice");
+        assert_eq!(lines[1].full_name, "=1+1");
     }
 }
