@@ -1233,7 +1233,7 @@ mod tests {
         assert_eq!(lines[0].full_name, "Liddell, Alice");
         // What the gradebook export writes: a header, one row per student and assignment,
         // quoting, and a guard before text a spreadsheet would run.
-        let rows = vec![
+        let rows = [
             denis::grades::csv::line(&[
                 "username",
                 "full name",
