@@ -114,7 +114,7 @@ pub struct SmtpArgs {
     #[arg(long, default_value = "list")]
     pub rcpt: String,
     /// Mail domain of the users and of a bare --rcpt (the sender is USER@DOMAIN).
-    #[arg(long, default_value = "localhost")]
+    #[arg(long, default_value = "course.localhost")]
     pub domain: String,
 }
 

@@ -50,11 +50,11 @@ for user in user0 user1 user2 user3; do
   echo "$PASSWORD" | cm user add "$user" --password-stdin >/dev/null
 done
 echo "$PASSWORD" | cm user add prof --full-name 'Pat Prof' --instructor --password-stdin >/dev/null
-serve "$DATA"
+serve "$DATA" --hostname "$DOMAIN"
 # loadgen over implicit TLS: four clients as user0..user2, each in one session for the whole run.
 # A command, not a function, so that `"${send[@]}" &` leaves loadgen's own pid in $!.
 send=("$LOADGEN" smtp --addr "127.0.0.1:$SMTPS_PORT" --security tls --users 3 --user-prefix user
-  --password "$PASSWORD" --concurrency 4 --size 2048 --rcpt list)
+  --password "$PASSWORD" --concurrency 4 --size 2048 --rcpt list --domain "$DOMAIN")
 
 # Closed sessions first, released by denis into the journal; then user3's view is frozen there.
 "${send[@]}" --duration 1s >"$WORK/warmup.log"
@@ -244,7 +244,7 @@ PY
 # The restored root checks a new series on top of the restored base: it changes alice/existing.c,
 # so it applies only there, and its grading tag descends from the base's HEAD. From here on the
 # restored root is the one the helpers of lib/intake.bash work on, under their mail domain (git
-# send-email wants a dot in it); the certificate is still the one made for localhost.
+# send-email wants a dot in it), recorded in the data root at its first start.
 kill "$UP_PID"
 wait "$UP_PID" 2>/dev/null || true
 serve "$RESTORED" --hostname "$DOMAIN"
