@@ -35,6 +35,30 @@ pub fn prepare(ctx: &mut Context) -> Result<()> {
     net::ensure_certificate_for(&tls, &names)
         .with_context(|| format!("cannot prepare the TLS certificate in {}", tls.display()))?;
     JournalWriter::init(&ctx.root.journal_file())?;
+    create_base_repository(ctx)?;
+    Ok(())
+}
+
+/// An empty `course/base.git`, so an instructor's first push over `/git/base.git` creates its
+/// history (SPEC §18); series apply on an empty base as on none. An existing one is left alone.
+fn create_base_repository(ctx: &Context) -> Result<()> {
+    let base = ctx.root.course_dir().join("base.git");
+    if base.exists() {
+        return Ok(());
+    }
+    journal::create_private_dir(&ctx.root.course_dir())?;
+    let output = std::process::Command::new("git")
+        .args(["init", "--quiet", "--bare", "--initial-branch=main", "--"])
+        .arg(&base)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .context("cannot run git to create the course's base repository; install git")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "git init {} failed: {}",
+        base.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
     Ok(())
 }
 

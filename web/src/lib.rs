@@ -24,7 +24,8 @@
 //!   on the configured hostname.
 //! - [`routes`]: the routers; `auth` (login, logout, register, password), `student`
 //!   (dashboard, activity, oopsie), `setup` (mail client settings, autoconfig), `instructor`,
-//!   `internal` (the credentials check for submatrix).
+//!   `internal` (the credentials check for submatrix), `git` (the course's repositories over
+//!   git's smart HTTP, through `git http-backend`).
 //!
 //! [`WebServer`] serves the dashboard on one listener, and the credentials check either there or,
 //! with [`WebServer::with_internal_listener`], on a second listener of its own (`[web]

@@ -100,6 +100,10 @@ pub struct Inner {
     pub journal: std::path::PathBuf,
     /// The servers' certificate (`tls/cert.pem`), which `/setup/cert.pem` hands out.
     pub certificate: std::path::PathBuf,
+    /// The course's base repository (`course/base.git`), served at `/git/base.git`.
+    pub base_repo: std::path::PathBuf,
+    /// The grading repository (`grading.git`), served at `/git/grading.git` to instructors.
+    pub grading_repo: std::path::PathBuf,
     /// Failed `/register` attempts per client address: student ids are short and often
     /// sequential, so unthrottled guessing would hand out other students' accounts.
     pub register_throttle: Throttle,
@@ -133,6 +137,8 @@ impl AppState {
             mail: MailStore::new(root.mail_dir()),
             journal: root.journal_file(),
             certificate: root.tls_dir().join("cert.pem"),
+            base_repo: root.course_dir().join("base.git"),
+            grading_repo: root.grading_repo(),
             register_throttle,
             site,
         }))

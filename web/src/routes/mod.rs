@@ -1,6 +1,7 @@
 //! The routes, one file per area, and the router that joins them (SPEC §11 paths are stable).
 
 pub mod auth;
+pub mod git;
 pub mod instructor;
 pub mod internal;
 pub mod setup;
@@ -8,7 +9,7 @@ pub mod student;
 
 use axum::Router;
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::session::CurrentUser;
 use crate::state::AppState;
@@ -81,6 +82,7 @@ fn pages() -> Router<AppState> {
         )
         .route("/mail/config-v1.1.xml", get(setup::autoconfig))
         .route("/static/style.css", get(security::style))
+        .route("/git/{repo}/{*rest}", any(git::serve))
         .merge(instructor::router())
 }
 
