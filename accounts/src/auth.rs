@@ -54,19 +54,30 @@ impl Authenticator {
         username: &str,
         password: &str,
     ) -> Result<AuthOutcome, AccountsError> {
-        match self.throttle.reserve(client, username) {
+        let delay = match self.throttle.reserve(client, username) {
             Admission::Refuse => {
                 tracing::info!(%client, user = %loggable(username), "login throttled");
                 return Ok(AuthOutcome::Throttled);
             }
-            Admission::Wait(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Admission::Wait(_) => {}
+            Admission::Wait(delay) => delay,
+        };
+        // Admitted: the attempt counts against the account until its outcome is recorded, or
+        // until this future is dropped (the client went away), which the guard reports.
+        let mut pending = Pending {
+            throttle: &self.throttle,
+            client,
+            username,
+            settled: false,
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         let accounts = Arc::clone(&self.accounts);
         let (user, pass) = (username.to_string(), password.to_string());
         let checked = tokio::task::spawn_blocking(move || accounts.verify_password(&user, &pass))
             .await
             .map_err(|e| AccountsError::Interrupted(e.to_string()))??;
+        pending.settled = true;
         Ok(match checked {
             Some(user) => {
                 self.throttle.success(client, username);
@@ -78,6 +89,23 @@ impl Authenticator {
                 AuthOutcome::Rejected
             }
         })
+    }
+}
+
+/// An admitted attempt whose outcome is not recorded yet; dropped unsettled, it tells the
+/// throttle the attempt was abandoned, so it stops counting against the account.
+struct Pending<'a> {
+    throttle: &'a Throttle,
+    client: IpAddr,
+    username: &'a str,
+    settled: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.throttle.abandon(self.client, self.username);
+        }
     }
 }
 

@@ -2,13 +2,26 @@
 //! process, in an `Arc`.
 //!
 //! Failures are counted per client address (IPv6 grouped by /64, since one subscriber usually
-//! owns a whole /64) and per username. Each key with failures imposes a delay of
+//! owns a whole /64) and per account. Each key with failures imposes a delay of
 //! `base · 2^(failures-1)`, capped at `max_delay`. Every attempt reserves the next free slot of
 //! each key it touches, so N parallel guesses wait N delays instead of sharing one; an attempt
 //! whose wait would exceed `max_delay` is refused at once, without checking the password.
-//! A success clears the username's counter but not the address's: one valid account must not
-//! let an address go on guessing others. A key's failures are forgotten once its latest failure
-//! is older than `forget_after`.
+//!
+//! **No lockouts.** An account's counter is a budget shared by the addresses it has *not*
+//! logged in from: attempts from an address that logged in successfully as that user within
+//! `known_for` (a *known* address) neither count against it nor wait for it, only for their
+//! own address's counter. So an attacker without the password, from any number of addresses,
+//! exhausts the account's budget for unknown addresses, which bounds online guessing of one
+//! account to a few attempts a minute however many addresses guess, but never stops the student
+//! from logging in where they have logged in before. Attempts still being checked count as
+//! failures for the account's budget (a success refunds them), so a burst of parallel guesses is
+//! not all admitted before the first failure is recorded. The trade-off: a student's first login
+//! from a new address waits like an attacker's while an attack is under way, and known addresses
+//! live in this process's memory, so a restart forgets them until each student's next
+//! successful login. A success never clears the account's counter (the student's own logins
+//! must not renew an attacker's budget), nor the address's (one valid account must not let an
+//! address go on guessing others). A key's failures are forgotten once its latest failure is
+//! older than `forget_after`.
 //!
 //! Memory is bounded: each map holds at most `max_entries`; when full, forgotten entries go
 //! first, then the oldest tenth, so an eviction pass is amortised over many insertions.
@@ -33,8 +46,10 @@ pub struct ThrottleConfig {
     pub max_delay: Duration,
     /// Failures are forgotten after this long without a new one.
     pub forget_after: Duration,
-    /// Most entries per map (addresses, usernames).
+    /// Most entries per map (addresses, usernames, known addresses).
     pub max_entries: usize,
+    /// How long an address stays known for a user after a successful login from it.
+    pub known_for: Duration,
 }
 
 impl Default for ThrottleConfig {
@@ -44,6 +59,7 @@ impl Default for ThrottleConfig {
             max_delay: Duration::from_secs(20),
             forget_after: Duration::from_secs(15 * 60),
             max_entries: 100_000,
+            known_for: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -74,6 +90,9 @@ pub fn client_key(client: IpAddr) -> IpAddr {
 #[derive(Debug, Clone)]
 struct Entry {
     failures: u32,
+    /// Attempts admitted and still being checked (account entries only): they count like
+    /// failures until their outcome is known.
+    pending: u32,
     last_failure: Instant,
     /// When the next attempt may start at the earliest (the end of the reserved queue).
     free_at: Instant,
@@ -84,7 +103,10 @@ struct Entry {
 pub struct ThrottleState {
     config: ThrottleConfig,
     by_address: HashMap<IpAddr, Entry>,
+    /// Each account's budget for the addresses it has not logged in from.
     by_username: HashMap<String, Entry>,
+    /// (username, address) pairs that logged in, with the time of the latest success.
+    known: HashMap<(String, IpAddr), Instant>,
 }
 
 impl ThrottleState {
@@ -94,13 +116,22 @@ impl ThrottleState {
             config,
             by_address: HashMap::new(),
             by_username: HashMap::new(),
+            known: HashMap::new(),
         }
+    }
+
+    /// Whether `username` logged in from `address` within `known_for` of `now`.
+    fn is_known(&self, now: Instant, address: IpAddr, username: &str) -> bool {
+        self.known
+            .get(&(username.to_string(), address))
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.known_for)
     }
 
     /// Reserves a slot for an attempt by `client` on `username` at `now`.
     pub fn reserve(&mut self, now: Instant, client: IpAddr, username: &str) -> Admission {
         let address = client_key(client);
-        let user = username_key(username);
+        // A known address neither waits for nor spends the account's budget.
+        let user = username_key(username).filter(|u| !self.is_known(now, address, u));
         let config = &self.config;
         let address_slot = self
             .by_address
@@ -110,7 +141,10 @@ impl ThrottleState {
             .and_then(|u| self.by_username.get(u))
             .and_then(|e| next_slot(config, e, now));
         let start = match (address_slot, user_slot) {
-            (None, None) => return Admission::Wait(Duration::ZERO),
+            (None, None) => {
+                self.admit(now, user);
+                return Admission::Wait(Duration::ZERO);
+            }
             (a, u) => a.max(u).unwrap_or(now),
         };
         let wait = start.saturating_duration_since(now);
@@ -126,23 +160,92 @@ impl ThrottleState {
         {
             entry.free_at = slot;
         }
+        self.admit(now, user);
         Admission::Wait(wait)
+    }
+
+    /// Counts an admitted attempt on the account `user` (if it spends the account's budget)
+    /// as pending until its outcome is recorded.
+    fn admit(&mut self, now: Instant, user: Option<&str>) {
+        let Some(user) = user else { return };
+        if let Some(entry) = self.by_username.get_mut(user) {
+            if is_forgotten(&self.config, entry, now) {
+                entry.failures = 0;
+                entry.pending = 0;
+                entry.last_failure = now;
+            }
+            entry.pending = entry.pending.saturating_add(1);
+            return;
+        }
+        if self.by_username.len() >= self.config.max_entries.max(1) {
+            make_room(&self.config, &mut self.by_username, now);
+        }
+        self.by_username.insert(
+            user.to_string(),
+            Entry {
+                failures: 0,
+                pending: 1,
+                last_failure: now,
+                free_at: now,
+            },
+        );
+    }
+
+    /// The outcome of a pending attempt on `user` is known: it no longer counts as pending.
+    fn settle(&mut self, user: &str) {
+        if let Some(entry) = self.by_username.get_mut(user) {
+            entry.pending = entry.pending.saturating_sub(1);
+            if entry.pending == 0 && entry.failures == 0 {
+                self.by_username.remove(user);
+            }
+        }
+    }
+
+    /// An admitted attempt ended without a password check (the client went away while it
+    /// waited): it stops counting against the account.
+    pub fn abandon(&mut self, now: Instant, client: IpAddr, username: &str) {
+        let address = client_key(client);
+        if let Some(user) = username_key(username).filter(|u| !self.is_known(now, address, u)) {
+            self.settle(user);
+        }
     }
 
     /// Records a failed password check.
     pub fn failure(&mut self, now: Instant, client: IpAddr, username: &str) {
-        record_failure(&self.config, &mut self.by_address, client_key(client), now);
-        if let Some(user) = username_key(username) {
+        let address = client_key(client);
+        record_failure(&self.config, &mut self.by_address, address, now);
+        if let Some(user) = username_key(username).filter(|u| !self.is_known(now, address, u)) {
+            self.settle(user);
             record_failure(&self.config, &mut self.by_username, user.to_string(), now);
         }
     }
 
-    /// Records a successful login of `username`: its record is cleared. The address's record is
-    /// kept on purpose (one valid account must not let an address go on guessing others).
-    pub fn success(&mut self, username: &str) {
-        if let Some(user) = username_key(username) {
-            self.by_username.remove(user);
+    /// Records a successful login of `username` from `client`: the address becomes known for
+    /// that user, and the attempt stops counting against the account. No failure is cleared.
+    pub fn success(&mut self, now: Instant, client: IpAddr, username: &str) {
+        let Some(user) = username_key(username) else {
+            return;
+        };
+        let address = client_key(client);
+        if !self.is_known(now, address, user) {
+            self.settle(user);
         }
+        if self.known.len() >= self.config.max_entries.max(1) {
+            let known_for = self.config.known_for;
+            self.known
+                .retain(|_, at| now.saturating_duration_since(*at) < known_for);
+            if self.known.len() >= self.config.max_entries.max(1) {
+                // Still full of recent logins: forget the oldest tenth.
+                let mut ages: Vec<(Instant, (String, IpAddr))> =
+                    self.known.iter().map(|(k, at)| (*at, k.clone())).collect();
+                let excess = (self.known.len() / 10).max(1);
+                ages.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);
+                for (_, key) in ages.into_iter().take(excess) {
+                    self.known.remove(&key);
+                }
+            }
+        }
+        self.known.insert((user.to_string(), address), now);
     }
 
     /// Entries held for addresses and for usernames.
@@ -166,12 +269,13 @@ fn is_forgotten(config: &ThrottleConfig, entry: &Entry, now: Instant) -> bool {
     now.saturating_duration_since(entry.last_failure) >= config.forget_after
 }
 
-/// `base · 2^(failures-1)`, capped; zero for no (remembered) failures.
+/// `base · 2^(n-1)` for `n` failures and pending attempts, capped; zero for none (remembered).
 fn delay(config: &ThrottleConfig, entry: &Entry, now: Instant) -> Duration {
-    if entry.failures == 0 || is_forgotten(config, entry, now) {
+    let count = entry.failures.saturating_add(entry.pending);
+    if count == 0 || is_forgotten(config, entry, now) {
         return Duration::ZERO;
     }
-    let factor = 1u32.checked_shl(entry.failures - 1).unwrap_or(u32::MAX);
+    let factor = 1u32.checked_shl(count - 1).unwrap_or(u32::MAX);
     config
         .base_delay
         .saturating_mul(factor)
@@ -196,6 +300,7 @@ fn record_failure<K: Hash + Eq + Clone>(
     if let Some(entry) = map.get_mut(&key) {
         if is_forgotten(config, entry, now) {
             entry.failures = 0;
+            entry.pending = 0;
         }
         entry.failures = entry.failures.saturating_add(1);
         entry.last_failure = now;
@@ -206,6 +311,7 @@ fn record_failure<K: Hash + Eq + Clone>(
     }
     let entry = Entry {
         failures: 1,
+        pending: 0,
         last_failure: now,
         free_at: now,
     };
@@ -274,9 +380,14 @@ impl Throttle {
         self.state().failure(Self::now(), client, username);
     }
 
-    /// Records a successful login: clears the username's record, keeps the address's.
-    pub fn success(&self, _client: IpAddr, username: &str) {
-        self.state().success(username);
+    /// An admitted attempt ended without a password check.
+    pub fn abandon(&self, client: IpAddr, username: &str) {
+        self.state().abandon(Self::now(), client, username);
+    }
+
+    /// Records a successful login: the address becomes known for the user.
+    pub fn success(&self, client: IpAddr, username: &str) {
+        self.state().success(Self::now(), client, username);
     }
 }
 
@@ -304,6 +415,15 @@ mod tests {
         }
     }
 
+    /// The wait an attempt would get, without leaving it pending.
+    fn probe(state: &mut ThrottleState, now: Instant, client: IpAddr, user: &str) -> Admission {
+        let admission = state.reserve(now, client, user);
+        if matches!(admission, Admission::Wait(_)) {
+            state.abandon(now, client, user);
+        }
+        admission
+    }
+
     fn fail_n(state: &mut ThrottleState, now: Instant, client: IpAddr, user: &str, n: u32) {
         for _ in 0..n {
             state.failure(now, client, user);
@@ -319,8 +439,9 @@ mod tests {
                 state.reserve(now, ip("192.0.2.1"), "alice"),
                 Admission::Wait(Duration::ZERO)
             );
+            state.success(now, ip("192.0.2.1"), "alice");
         }
-        assert!(state.is_empty());
+        assert_eq!(state.len(), (0, 0), "no failure is tracked");
     }
 
     #[test]
@@ -348,14 +469,17 @@ mod tests {
         fail_n(&mut state, now, ip("192.0.2.1"), "alice", 3);
         // Same username from elsewhere: throttled by the username alone.
         assert_eq!(
-            wait(state.reserve(now, ip("198.51.100.7"), "alice")),
+            wait(probe(&mut state, now, ip("198.51.100.7"), "alice")),
             800 * MS
         );
         // Same address, other username: throttled by the address alone (its own queue).
-        assert_eq!(wait(state.reserve(now, ip("192.0.2.1"), "bob")), 800 * MS);
+        assert_eq!(
+            wait(probe(&mut state, now, ip("192.0.2.1"), "bob")),
+            800 * MS
+        );
         // Neither: free.
         assert_eq!(
-            state.reserve(now, ip("198.51.100.7"), "bob"),
+            probe(&mut state, now, ip("198.51.100.7"), "bob"),
             Admission::Wait(Duration::ZERO)
         );
     }
@@ -371,7 +495,8 @@ mod tests {
                 wait(state.reserve(now, client, "alice")).as_millis()
             })
             .collect();
-        assert_eq!(waits, [400, 800, 1200, 1600, 2000]);
+        // Each admitted attempt still being checked counts like a failure: the delays grow.
+        assert_eq!(waits, [400, 1200, 2800, 6000, 12400]);
     }
 
     #[test]
@@ -411,17 +536,64 @@ mod tests {
     }
 
     #[test]
-    fn success_clears_the_username_but_not_the_address() {
+    fn success_makes_the_address_known_and_clears_no_failure() {
         let mut state = ThrottleState::new(ThrottleConfig::default());
         let now = Instant::now();
         let client = ip("192.0.2.1");
         fail_n(&mut state, now, client, "alice", 4);
-        state.success("alice");
+        state.success(now, client, "alice");
+        // Elsewhere, alice's budget for unknown addresses is still spent.
         assert_eq!(
-            state.reserve(now, ip("198.51.100.7"), "alice"),
+            wait(state.reserve(now, ip("198.51.100.7"), "alice")),
+            1600 * MS
+        );
+        // The address still counts its failures for every user.
+        assert_eq!(wait(state.reserve(now, client, "bob")), 1600 * MS);
+    }
+
+    /// The lockout: a spray from 50 addresses against alice's password must not keep alice
+    /// out where she has logged in before, while the spray's guesses stay bounded.
+    #[test]
+    fn a_spray_from_many_addresses_never_locks_out_a_known_address() {
+        let mut state = ThrottleState::new(ThrottleConfig::default());
+        let mut now = Instant::now();
+        let home = ip("192.0.2.1");
+        assert_eq!(
+            state.reserve(now, home, "alice"),
             Admission::Wait(Duration::ZERO)
         );
-        assert_eq!(wait(state.reserve(now, client, "bob")), 1600 * MS);
+        state.success(now, home, "alice");
+        let mut checked = 0;
+        // 50 addresses, all at once, each trying alice's password every second for two minutes;
+        // an admitted attempt is checked (and fails) only after its wait.
+        let mut in_flight: Vec<(Instant, IpAddr)> = Vec::new();
+        for _ in 0..120 {
+            for i in 0..50u8 {
+                let attacker = IpAddr::V4(Ipv4Addr::new(203, 0, 113, i));
+                if let Admission::Wait(d) = state.reserve(now, attacker, "alice") {
+                    in_flight.push((now + d, attacker));
+                }
+            }
+            let (done, waiting): (Vec<_>, Vec<_>) =
+                in_flight.into_iter().partition(|(at, _)| *at <= now);
+            in_flight = waiting;
+            for (_, attacker) in done {
+                checked += 1;
+                state.failure(now, attacker, "alice");
+            }
+            // alice, from home, with her password: never waits for the attack.
+            assert_eq!(
+                state.reserve(now, home, "alice"),
+                Admission::Wait(Duration::ZERO)
+            );
+            state.success(now, home, "alice");
+            now += Duration::from_secs(1);
+        }
+        println!("{checked} guesses checked in two minutes from 50 addresses");
+        assert!(
+            checked <= 20,
+            "{checked} guesses were checked in two minutes"
+        );
     }
 
     #[test]
@@ -430,11 +602,11 @@ mod tests {
         let now = Instant::now();
         fail_n(&mut state, now, ip("2001:db8:1:2::1"), "x", 1);
         assert_eq!(
-            wait(state.reserve(now, ip("2001:db8:1:2:ffff::9"), "y")),
+            wait(probe(&mut state, now, ip("2001:db8:1:2:ffff::9"), "y")),
             200 * MS
         );
         assert_eq!(
-            state.reserve(now, ip("2001:db8:1:3::1"), "y"),
+            probe(&mut state, now, ip("2001:db8:1:3::1"), "y"),
             Admission::Wait(Duration::ZERO)
         );
     }
@@ -446,10 +618,10 @@ mod tests {
         let now = Instant::now();
         fail_n(&mut state, now, ip("::ffff:192.0.2.1"), "x", 1);
         assert_eq!(
-            state.reserve(now, ip("::ffff:192.0.2.2"), "y"),
+            probe(&mut state, now, ip("::ffff:192.0.2.2"), "y"),
             Admission::Wait(Duration::ZERO)
         );
-        assert_eq!(wait(state.reserve(now, ip("192.0.2.1"), "y")), 200 * MS);
+        assert_eq!(wait(probe(&mut state, now, ip("192.0.2.1"), "y")), 200 * MS);
     }
 
     #[test]
