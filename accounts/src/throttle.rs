@@ -50,6 +50,27 @@ pub struct ThrottleConfig {
     pub max_entries: usize,
     /// How long an address stays known for a user after a successful login from it.
     pub known_for: Duration,
+    /// An attempt that would wait longer is refused at once; `None`: `max_delay`. Larger
+    /// delays than the wait a person accepts (registration's) need it shorter.
+    pub refuse_after: Option<Duration>,
+}
+
+impl ThrottleConfig {
+    /// For registration with a student id (one account key for every attempt, see the web's
+    /// register handler): failures from all addresses together are remembered for an hour and
+    /// their delay doubles from a second up to 20 s, beyond which queued attempts are refused.
+    /// Scanning ids from any number of addresses then gets at most about three guesses a
+    /// minute, while a student who registers during such a scan waits at most 20 s (a longer
+    /// delay would lock registration for everyone). Short sequential ids stay guessable at that
+    /// rate over days; a registration code would close that.
+    pub fn registration() -> ThrottleConfig {
+        ThrottleConfig {
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+            forget_after: Duration::from_secs(3600),
+            ..ThrottleConfig::default()
+        }
+    }
 }
 
 impl Default for ThrottleConfig {
@@ -60,6 +81,7 @@ impl Default for ThrottleConfig {
             forget_after: Duration::from_secs(15 * 60),
             max_entries: 100_000,
             known_for: Duration::from_secs(30 * 24 * 3600),
+            refuse_after: None,
         }
     }
 }
@@ -148,7 +170,7 @@ impl ThrottleState {
             (a, u) => a.max(u).unwrap_or(now),
         };
         let wait = start.saturating_duration_since(now);
-        if wait > self.config.max_delay {
+        if wait > self.config.refuse_after.unwrap_or(self.config.max_delay) {
             return Admission::Refuse;
         }
         // Each key queues on its own slot, so the address and the username stay independent.
@@ -513,6 +535,29 @@ mod tests {
         // A refusal reserves nothing: once the queue drains, attempts are admitted again.
         let later = now + 19200 * MS;
         assert_eq!(wait(state.reserve(later, client, "x")), 6400 * MS);
+    }
+
+    #[test]
+    fn registration_scans_get_a_few_guesses_a_minute_from_any_number_of_addresses() {
+        let mut state = ThrottleState::new(ThrottleConfig::registration());
+        let mut now = Instant::now();
+        let mut checked = 0;
+        // 1,000 addresses, each trying one id a minute for a day, all on the one registration key.
+        for minute in 0..24 * 60 {
+            for i in 0..1000u32 {
+                let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+                if let Admission::Wait(d) = state.reserve(now, client, "registration") {
+                    if d <= Duration::from_secs(20) {
+                        checked += 1;
+                        state.failure(now + d, client, "registration");
+                    }
+                }
+            }
+            now += Duration::from_secs(60);
+            let _ = minute;
+        }
+        println!("{checked} registration guesses checked in a day");
+        assert!(checked <= 3 * 24 * 60 + 10, "{checked} guesses a day");
     }
 
     #[test]

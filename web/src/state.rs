@@ -118,7 +118,8 @@ pub struct AppState(pub Arc<Inner>);
 impl AppState {
     /// Shared state over already opened databases; mail and the journal are found in `root`.
     pub fn new(auth: Authenticator, course: CourseDb, root: &DataRoot, site: Site) -> AppState {
-        AppState::with_register_throttle(auth, course, root, site, Throttle::default())
+        let register = Throttle::new(accounts::ThrottleConfig::registration());
+        AppState::with_register_throttle(auth, course, root, site, register)
     }
 
     /// Like [`AppState::new`], with its own throttle for failed registrations (tests use a

@@ -413,6 +413,37 @@ async fn guessing_student_ids_gets_the_address_refused() {
     assert!(!carol.has_password, "a refused attempt must not register");
 }
 
+/// Rotating addresses (issue: a student id was found in 243 tries from rotating addresses):
+/// every address shares one registration budget, so the guesses of a thousand addresses are
+/// refused like those of one.
+#[tokio::test]
+async fn guessing_student_ids_from_rotating_addresses_shares_one_budget() {
+    let app = app();
+    let (cookie, token) = app.anon().await;
+    // 40 guesses at once, each from an address of its own.
+    let guesses = (0..40u8).map(|guess| {
+        let peer = std::net::SocketAddr::from(([10, 0, 0, guess], 5555));
+        let mut request = Request::post("/register")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("student_id=x{guess}&csrf={token}")))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        app.send(request)
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        refused >= 30,
+        "only {refused} of 40 guesses from 40 addresses were refused"
+    );
+}
+
 #[tokio::test]
 async fn password_change_needs_the_current_password() {
     let app = app();

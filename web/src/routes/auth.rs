@@ -260,11 +260,10 @@ pub async fn register(
     if fresh || !csrf::matches(&token, &form.csrf) {
         return Err(WebError::Csrf);
     }
-    // Counted per address only (no username is known yet). Each wrong id doubles the wait up
-    // to the throttle's max_delay (20 s by default) and attempts queued beyond it are refused,
-    // so scanning an id range runs at a few thousand guesses a day instead of thousands a
-    // second.
-    match state.0.register_throttle.reserve(client, "") {
+    // Counted per address and, on one key for every attempt, across all addresses: guesses from
+    // rotating addresses share one budget (`ThrottleConfig::registration`), so scanning an id
+    // range runs at about a guess a minute, from one address or a thousand.
+    match state.0.register_throttle.reserve(client, REGISTRATION_KEY) {
         Admission::Wait(delay) => tokio::time::sleep(delay).await,
         Admission::Refuse => {
             let page = RegisterPage {
@@ -299,18 +298,22 @@ pub async fn register(
         })
         .await?;
     let (status, page) = match registered {
-        Some((username, password)) => (
-            StatusCode::OK,
-            RegisterPage {
-                nav: Nav::anonymous(),
-                csrf: token.clone(),
-                error: None,
-                username,
-                password: Some(password),
-            },
-        ),
+        Some((username, password)) => {
+            // A right id spends nothing (and makes no address "known" for the next guesses).
+            state.0.register_throttle.abandon(client, REGISTRATION_KEY);
+            (
+                StatusCode::OK,
+                RegisterPage {
+                    nav: Nav::anonymous(),
+                    csrf: token.clone(),
+                    error: None,
+                    username,
+                    password: Some(password),
+                },
+            )
+        }
         None => {
-            state.0.register_throttle.failure(client, "");
+            state.0.register_throttle.failure(client, REGISTRATION_KEY);
             (
                 StatusCode::BAD_REQUEST,
                 RegisterPage {
@@ -329,6 +332,9 @@ pub async fn register(
     };
     with_anon_cookie(&state, status, page, &token, false)
 }
+
+/// The one account key every registration attempt is counted under, whatever its address.
+const REGISTRATION_KEY: &str = "registration";
 
 /// `GET /password`.
 pub async fn password_form(user: CurrentUser) -> Result<Html<String>, WebError> {
