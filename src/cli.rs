@@ -210,6 +210,9 @@ pub enum AssignmentCommand {
         /// End of the final submission phase.
         #[arg(long = "final", value_name = "T")]
         final_: String,
+        /// Accept deadlines in the past, which run at once (freezing and zeroing students).
+        #[arg(long)]
+        allow_past: bool,
     },
     /// Create a dummy assignment: no scheduled deadlines, they run only when triggered.
     Dummy {
@@ -235,6 +238,9 @@ pub enum AssignmentCommand {
         /// New end of the final submission phase.
         #[arg(long = "final", value_name = "T")]
         final_: Option<String>,
+        /// Accept deadlines in the past, which run at once (freezing and zeroing students).
+        #[arg(long)]
+        allow_past: bool,
     },
     /// Remove an assignment nothing was submitted to.
     Remove {
@@ -400,8 +406,10 @@ mod tests {
                 initial,
                 peer_review,
                 final_,
+                allow_past,
             }) => {
                 assert_eq!(name, "hw1");
+                assert!(!allow_past);
                 assert_eq!((initial, peer_review), (None, None));
                 assert_eq!(final_.as_deref(), Some("5"));
             }

@@ -66,7 +66,7 @@ pub mod query;
 /// Errors opening `course.db`, wrapped in [`CourseDbError::Database`].
 pub use database::DbError;
 pub use db::CourseDb;
-pub use db::assignments::NewAssignment;
+pub use db::assignments::{NewAssignment, Removal};
 pub use db::deadlines::{DeadlineRun, RunSummary};
 pub use db::grades::{Grade, GradeEntry};
 pub use db::intake::{Gradeable, Submission};

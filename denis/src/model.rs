@@ -306,6 +306,20 @@ impl Deadlines {
         at.is_some_and(|secs| micros >= secs.saturating_mul(1_000_000))
     }
 
+    /// The first set deadline that is already in the past at `now` (Unix seconds), by name:
+    /// creating or moving an assignment there runs that deadline at once, which deserves a
+    /// confirmation (a typo in the year froze a class in seconds).
+    pub fn first_past(&self, now: i64) -> Option<&'static str> {
+        [
+            ("initial", self.initial),
+            ("peer-review", self.peer_review),
+            ("final", self.final_),
+        ]
+        .into_iter()
+        .find(|(_, at)| at.is_some_and(|at| at <= now))
+        .map(|(name, _)| name)
+    }
+
     /// Checks initial ≤ peer review ≤ final among the deadlines that are set.
     pub fn check_order(&self) -> Result<(), DeadlineOrderError> {
         let set: Vec<(&'static str, i64)> = [
@@ -388,6 +402,21 @@ mod tests {
         assert!(!Deadlines::passed(None, i64::MAX));
         assert!(!Deadlines::passed(Some(10), 9_999_999));
         assert!(Deadlines::passed(Some(10), 10_000_000));
+    }
+
+    #[test]
+    fn the_first_past_deadline_is_named() {
+        let d = Deadlines {
+            initial: Some(100),
+            peer_review: None,
+            final_: Some(300),
+        };
+        assert_eq!(d.first_past(99), None);
+        assert_eq!(d.first_past(100), Some("initial"));
+        assert_eq!(
+            Deadlines { initial: None, ..d }.first_past(500),
+            Some("final")
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
             initial,
             peer_review,
             final_,
+            allow_past,
         } => {
             let new = NewAssignment::scheduled(
                 AssignmentName::parse(&name)?,
@@ -29,6 +30,7 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
                 times::parse_time(&peer_review)?,
                 times::parse_time(&final_)?,
             );
+            refuse_past(&new.deadlines, allow_past)?;
             create(ctx, &new)?;
         }
         AssignmentCommand::Dummy { name } => {
@@ -40,6 +42,7 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
             initial,
             peer_review,
             final_,
+            allow_past,
         } => {
             let parse = |t: Option<String>| t.as_deref().map(times::parse_time).transpose();
             let changes = Deadlines {
@@ -47,6 +50,7 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
                 peer_review: parse(peer_review)?,
                 final_: parse(final_)?,
             };
+            refuse_past(&changes, allow_past)?;
             alter(ctx, &AssignmentName::parse(&name)?, &changes)?;
         }
         AssignmentCommand::Trigger { name, deadline } => {
@@ -69,6 +73,18 @@ pub fn run(ctx: &Context, cmd: AssignmentCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A deadline in the past runs at once, freezing and zeroing students: a typo in a year must
+/// not do that silently, so it takes `--allow-past`.
+fn refuse_past(deadlines: &Deadlines, allowed: bool) -> Result<()> {
+    match deadlines.first_past(times::now()) {
+        Some(which) if !allowed => bail!(
+            "the {which} deadline is in the past: it would run at once, freezing and zeroing \
+             students who have not submitted; check the date, or add --allow-past to mean it"
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn create(ctx: &Context, new: &NewAssignment) -> Result<()> {

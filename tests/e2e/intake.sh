@@ -18,10 +18,15 @@ add_student carol "Carol C"
 assignment_ahead hw1
 now=$(date +%s)
 day=86400
-expect_contains "$(cm assignment create alice --initial 1 --peer-review 2 --final 3 2>&1 || true)" \
+expect_contains "$(cm assignment create alice --initial 1 --peer-review 2 --final 3 --allow-past 2>&1 || true)" \
   "alice is already a username" "assignment named after a user"
-expect_contains "$(cm assignment create hw9 --initial 3 --peer-review 2 --final 4 2>&1 || true)" \
+expect_contains "$(cm assignment create hw9 --initial 3 --peer-review 2 --final 4 --allow-past 2>&1 || true)" \
   "use initial ≤ peer review ≤ final" "deadlines out of order"
+# A typo in the year: a deadline in the past would run at once, so it needs --allow-past.
+expect_contains "$(cm assignment create typo --initial 2016-12-01T23:59:00+01:00 \
+  --peer-review 2026-12-08T23:59:00+01:00 --final 2026-12-15T23:59:00+01:00 2>&1 || true)" \
+  "the initial deadline is in the past" "a past deadline is refused"
+expect_eq "$(cm assignment list | grep -c '^typo' || true)" 0 "the refused assignment was not created"
 expect_contains "$(cm user add hw1 2>&1 || true)" "is an assignment" "user named after an assignment"
 expect_contains "$(cm user add list 2>&1 || true)" "is a list address" "user named after a list"
 student_repo alice "Alice A"
@@ -132,9 +137,9 @@ PY
 # Created only now: once their past deadlines run, students without an initial are frozen, and
 # carol had to read the list first. hw2: initial passed (finals); old: every deadline passed.
 cm assignment create hw2 --initial $((now - day)) --peer-review $((now + day)) \
-  --final $((now + 2 * day)) >/dev/null
+  --final $((now + 2 * day)) --allow-past >/dev/null
 cm assignment create old --initial $((now - 3 * day)) --peer-review $((now - 2 * day)) \
-  --final $((now - 3600)) >/dev/null
+  --final $((now - 3600)) --allow-past >/dev/null
 new_case alice
 commit_file alice alice/a.c 'int a;\n'
 send_series alice hw2 --cover-letter -v1 --subject-prefix=PATCH

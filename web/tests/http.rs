@@ -834,6 +834,68 @@ async fn instructor_creates_and_alters_assignments() {
     assert_eq!(dummy.status, StatusCode::BAD_REQUEST);
 }
 
+/// A typo in a year must not freeze a class in seconds; running a deadline early and removing
+/// an assignment ask first; every change says what it did.
+#[tokio::test]
+async fn past_deadlines_need_confirming_and_destructive_actions_ask_first() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let past = format!(
+        "csrf={csrf}&name=hw5&initial=2016-01-01T10%3A00&peer_review=2030-01-08T10%3A00&final_=2030-01-15T10%3A00"
+    );
+    let refused = app.post("/instructor/assignments", &cookie, &past).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("in the past"), "{}", refused.body);
+    assert!(app.state.0.course.get_assignment("hw5").unwrap().is_none());
+    let confirmed = app
+        .post(
+            "/instructor/assignments",
+            &cookie,
+            &format!("{past}&confirm_past=1"),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::SEE_OTHER);
+    assert_eq!(confirmed.location(), "/instructor/assignments?created=hw5");
+    let page = app.get(confirmed.location(), &cookie).await;
+    assert!(page.body.contains("Created hw5."), "{}", page.body);
+
+    // Running a deadline now: a confirmation page first, which posts the request.
+    let confirm = app
+        .get(
+            "/instructor/assignments/hw1/trigger?deadline=initial",
+            &cookie,
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.body.contains("cannot be undone"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm.body.contains("name=\"deadline\" value=\"initial\""),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        app.state.0.course.pending_requests().unwrap().is_empty(),
+        "asking requests nothing"
+    );
+
+    // Removing: asked first, then done, and said.
+    let ask = app.get("/instructor/assignments/hw5/remove", &cookie).await;
+    assert!(ask.body.contains("Remove hw5?"), "{}", ask.body);
+    let removed = app
+        .post(
+            "/instructor/assignments/hw5/remove",
+            &cookie,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(app.state.0.course.get_assignment("hw5").unwrap().is_none());
+}
+
 #[tokio::test]
 async fn instructor_enters_grades_and_exports_the_gradebook() {
     let app = app();

@@ -57,7 +57,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/instructor/assignments/{name}/trigger",
-            post(trigger_deadline),
+            get(confirm_trigger).post(trigger_deadline),
+        )
+        .route(
+            "/instructor/assignments/{name}/remove",
+            get(confirm_remove_assignment).post(remove_assignment),
         )
         .route(
             "/instructor/restrictions/{user}/lift",
@@ -235,6 +239,10 @@ struct AssignmentRow {
     peer_review: String,
     final_: String,
     dummy: bool,
+    /// The current deadlines as `datetime-local` values, so the alter form shows them.
+    initial_value: String,
+    peer_review_value: String,
+    final_value: String,
 }
 
 #[derive(Template)]
@@ -242,6 +250,10 @@ struct AssignmentRow {
 struct AssignmentsPage {
     nav: Nav,
     assignments: Vec<AssignmentRow>,
+    /// The course's time zone, in which the forms read times.
+    zone: String,
+    /// What the last change did.
+    notice: Option<String>,
 }
 
 /// A gradeable as an instructor row.
@@ -441,6 +453,8 @@ struct ConfirmPage {
     title: String,
     consequence: String,
     action: String,
+    /// Hidden fields the action needs besides the CSRF token.
+    hidden: Vec<(&'static str, String)>,
     button: String,
     back: &'static str,
 }
@@ -477,6 +491,7 @@ async fn confirm_reset(
         ),
         action: format!("/instructor/roster/{user}/reset"),
         button: format!("Yes, reset {user}'s password"),
+        hidden: Vec::new(),
         back: "/instructor/roster",
     };
     Ok(Html(page.render()?))
@@ -498,6 +513,7 @@ async fn confirm_withdraw(
         ),
         action: format!("/instructor/roster/{user}/remove"),
         button: format!("Yes, withdraw {user}"),
+        hidden: Vec::new(),
         back: "/instructor/roster",
     };
     Ok(Html(page.render()?))
@@ -682,24 +698,62 @@ async fn withdraw(
 async fn assignments(
     State(state): State<AppState>,
     Instructor(me): Instructor,
+    Query(query): Query<NoticeQuery>,
 ) -> Result<Html<String>, WebError> {
+    let now = view::now();
     let assignments = state
         .blocking(|s| Ok(s.course.list_assignments()?))
         .await?
         .into_iter()
         .map(|a| AssignmentRow {
             name: a.name.to_string(),
-            initial: view::seconds(a.deadlines.initial),
-            peer_review: view::seconds(a.deadlines.peer_review),
-            final_: view::seconds(a.deadlines.final_),
+            initial: view::deadline(a.deadlines.initial, now),
+            peer_review: view::deadline(a.deadlines.peer_review, now),
+            final_: view::deadline(a.deadlines.final_, now),
             dummy: a.dummy,
+            initial_value: view::form_value(a.deadlines.initial),
+            peer_review_value: view::form_value(a.deadlines.peer_review),
+            final_value: view::form_value(a.deadlines.final_),
         })
         .collect();
     let page = AssignmentsPage {
         nav: Nav::of(&me),
         assignments,
+        zone: view::time_zone().iana_name().unwrap_or("UTC").to_string(),
+        notice: query.notice(),
     };
     Ok(Html(page.render()?))
+}
+
+/// What a change that led to a page did, from its query (`?created=hw1`, ...): only names
+/// of things that exist, formatted here, so the query cannot put text on the page.
+#[derive(Deserialize, Default)]
+struct NoticeQuery {
+    created: Option<String>,
+    altered: Option<String>,
+    removed: Option<String>,
+    requested: Option<String>,
+}
+
+impl NoticeQuery {
+    fn notice(&self) -> Option<String> {
+        let name = |raw: &Option<String>| {
+            raw.as_deref()
+                .and_then(|n| AssignmentName::parse(n).ok())
+                .map(|n| n.to_string())
+        };
+        if let Some(n) = name(&self.created) {
+            Some(format!("Created {n}."))
+        } else if let Some(n) = name(&self.altered) {
+            Some(format!("Changed the deadlines of {n}."))
+        } else if let Some(n) = name(&self.removed) {
+            Some(format!("Removed {n}."))
+        } else {
+            name(&self.requested).map(|n| {
+                format!("Asked the grader to run the deadline of {n}; it does within seconds.")
+            })
+        }
+    }
 }
 
 /// Form of the assignment create and alter forms.
@@ -716,6 +770,22 @@ struct AssignmentForm {
     final_: String,
     #[serde(default)]
     dummy: Option<String>,
+    /// Ticked to confirm deadlines in the past, which run at once.
+    #[serde(default)]
+    confirm_past: Option<String>,
+}
+
+/// Refuses deadlines in the past unless the form confirms them: such a deadline runs at once
+/// (freezing and zeroing students), so a typo in a year must not pass silently.
+fn check_past(deadlines: &Deadlines, confirmed: bool) -> Result<(), WebError> {
+    match deadlines.first_past(view::now()) {
+        Some(which) if !confirmed => Err(WebError::BadRequest(format!(
+            "the {which} deadline is in the past: it would run at once, freezing and zeroing \
+             students who have not submitted. Check the date, or tick \"run deadlines in the \
+             past at once\" to confirm"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// An optional deadline field: empty is `None`, anything else must parse.
@@ -725,7 +795,8 @@ fn deadline_field(label: &str, text: &str) -> Result<Option<i64>, WebError> {
     }
     view::parse_time(text).map(Some).ok_or_else(|| {
         WebError::BadRequest(format!(
-            "the {label} deadline {text:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+            "the {label} deadline {text:?} is not a date and time (YYYY-MM-DDTHH:MM, in {})",
+            view::time_zone().iana_name().unwrap_or("UTC")
         ))
     })
 }
@@ -756,6 +827,8 @@ async fn create_assignment(
             need("final", &form.final_)?,
         )
     };
+    check_past(&new.deadlines, form.confirm_past.is_some())?;
+    let created = new.name.to_string();
     state
         .blocking(move |s| {
             s.course
@@ -763,7 +836,7 @@ async fn create_assignment(
                 .map_err(|e| WebError::BadRequest(e.to_string()))
         })
         .await?;
-    Ok(Redirect::to("/instructor/assignments").into_response())
+    Ok(Redirect::to(&format!("/instructor/assignments?created={created}")).into_response())
 }
 
 /// `POST /instructor/assignments/{name}/alter`: change some deadlines of a scheduled assignment.
@@ -780,6 +853,8 @@ async fn alter_assignment(
         peer_review: deadline_field("peer review", &form.peer_review)?,
         final_: deadline_field("final", &form.final_)?,
     };
+    check_past(&changes, form.confirm_past.is_some())?;
+    let altered = name.to_string();
     state
         .blocking(move |s| {
             let Some(current) = s.course.get_assignment(name.as_str())? else {
@@ -797,7 +872,7 @@ async fn alter_assignment(
             Ok(())
         })
         .await?;
-    Ok(Redirect::to("/instructor/assignments").into_response())
+    Ok(Redirect::to(&format!("/instructor/assignments?altered={altered}")).into_response())
 }
 
 /// Form of the trigger button.
@@ -822,6 +897,7 @@ async fn trigger_deadline(
         .parse::<Deadline>()
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let by = me.username().clone();
+    let requested = name.to_string();
     state
         .blocking(move |s| {
             if !s.course.is_assignment(name.as_str())? {
@@ -832,7 +908,113 @@ async fn trigger_deadline(
             Ok(())
         })
         .await?;
-    Ok(Redirect::to("/instructor/").into_response())
+    Ok(Redirect::to(&format!("/instructor/assignments?requested={requested}")).into_response())
+}
+
+/// Query of the trigger confirmation: which deadline.
+#[derive(Deserialize)]
+struct DeadlineQuery {
+    deadline: String,
+}
+
+/// `GET /instructor/assignments/{name}/trigger?deadline=D`: says what running the deadline
+/// now does before it is asked for (SPEC §11: destructive actions ask first).
+async fn confirm_trigger(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Query(query): Query<DeadlineQuery>,
+) -> Result<Html<String>, WebError> {
+    let name = AssignmentName::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let deadline = query
+        .deadline
+        .parse::<Deadline>()
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let lookup = name.clone();
+    let assignment = state
+        .blocking(move |s| Ok(s.course.get_assignment(lookup.as_str())?))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let at = deadline.at(&assignment.deadlines);
+    let what = match deadline {
+        Deadline::Initial => {
+            "students without an initial submission are frozen and get an automatic zero, the \
+             others are put in the review cycle and their series are released to everyone"
+        }
+        Deadline::PeerReview => {
+            "the reviews are released, and missing reviews get an automatic zero"
+        }
+        Deadline::Final => {
+            "the finals are released, missing or fatal finals get an automatic zero, and \
+             oopsie users who sent a final are re-allowed"
+        }
+    };
+    let when = match at {
+        Some(at) if at > view::now() => format!(
+            "It is scheduled for {}; run now, it counts as passed from this moment everywhere \
+             (dashboards, oopsies, how later mail is classified).",
+            view::deadline(Some(at), view::now())
+        ),
+        Some(_) => "Its date has passed.".to_string(),
+        None => "It has no date: it runs when you run it.".to_string(),
+    };
+    let page = ConfirmPage {
+        nav: Nav::of(&me),
+        title: format!("Run the {deadline} deadline of {name} now?"),
+        consequence: format!("Running it cannot be undone: {what}. {when}"),
+        action: format!("/instructor/assignments/{name}/trigger"),
+        hidden: vec![("deadline", deadline.to_string())],
+        button: format!("Yes, run the {deadline} deadline now"),
+        back: "/instructor/assignments",
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `GET /instructor/assignments/{name}/remove`: asks before removing an assignment.
+async fn confirm_remove_assignment(
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let name = AssignmentName::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let page = ConfirmPage {
+        nav: Nav::of(&me),
+        title: format!("Remove {name}?"),
+        consequence: format!(
+            "{name} and its schedule are removed, and mail to {name}@… is no longer accepted. An \
+             assignment that has submissions or grades is kept."
+        ),
+        action: format!("/instructor/assignments/{name}/remove"),
+        hidden: Vec::new(),
+        button: format!("Yes, remove {name}"),
+        back: "/instructor/assignments",
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `POST /instructor/assignments/{name}/remove`.
+async fn remove_assignment(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let name = AssignmentName::parse(&raw).map_err(|_| WebError::NotFound)?;
+    let removed = name.to_string();
+    state
+        .blocking(move |s| match s.course.remove_assignment(&name)? {
+            denis::Removal::Removed => Ok(()),
+            denis::Removal::NotFound => Err(WebError::NotFound),
+            denis::Removal::InUse {
+                submissions,
+                grades,
+            } => Err(WebError::BadRequest(format!(
+                "{name} has {submissions} submission(s) and {grades} grade(s): it stays, so that \
+                 they keep counting"
+            ))),
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/instructor/assignments?removed={removed}")).into_response())
 }
 
 /// `POST /instructor/restrictions/{user}/lift`: asks denis to lift a restriction.
