@@ -79,7 +79,7 @@ pub use grades::{GradeError, GradebookRow, OopsieError, Score, Total};
 pub use grading::GradingRepo;
 pub use intake::{Intake, IntakeConfig, IntakeReport};
 pub use model::{
-    Assignment, AssignmentName, Component, Deadline, Deadlines, Finding, Kind, ReviewSlot,
-    Severity, Status,
+    Assignment, AssignmentName, Check, Component, Deadline, Deadlines, Finding, Kind, ReviewSlot,
+    Severity, Status, summarize,
 };
 pub use query::{Filter, GradeableRow, MissingRow, OopsieRow};

@@ -193,6 +193,29 @@ impl ReviewSlot {
     }
 }
 
+text_enum! {
+    /// Which of the grader's checks (SPEC §8) a finding comes from: what a student is told
+    /// failed before the deadline, without the details.
+    Check, "check" {
+        /// The series as a whole: any messages, any patches, done in time.
+        Series => "series",
+        /// A cover letter first, and filled in.
+        CoverLetter => "cover letter",
+        /// Only paths under the student's own directory.
+        OwnDirectory => "own directory",
+        /// Every patch applies.
+        Applies => "patches apply",
+        /// No whitespace errors.
+        Whitespace => "whitespace",
+        /// `Signed-off-by` with the account's full name and address.
+        SignOff => "sign-off",
+        /// `[RFC PATCH vN i/n]` / `[PATCH vN i/n]` subject tags.
+        SubjectTags => "subject tags",
+        /// How the mail was taken in (recipient, deadline, review rules).
+        Intake => "intake",
+    }
+}
+
 /// One result of a check, as the student sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -200,6 +223,8 @@ pub struct Finding {
     pub severity: Severity,
     /// What was found, in a sentence a student can act on.
     pub message: String,
+    /// The check it comes from; `None` for findings recorded before checks were named.
+    pub check: Option<Check>,
 }
 
 impl Finding {
@@ -208,6 +233,7 @@ impl Finding {
         Finding {
             severity: Severity::Ok,
             message: message.into(),
+            check: None,
         }
     }
 
@@ -216,6 +242,7 @@ impl Finding {
         Finding {
             severity: Severity::Warning,
             message: message.into(),
+            check: None,
         }
     }
 
@@ -224,8 +251,39 @@ impl Finding {
         Finding {
             severity: Severity::Fatal,
             message: message.into(),
+            check: None,
         }
     }
+
+    /// The same finding, named as coming from `check`.
+    pub fn of(mut self, check: Check) -> Finding {
+        self.check = Some(check);
+        self
+    }
+}
+
+/// What a student sees of `findings` before the deadline (SPEC §10): the checks that failed,
+/// by name and severity, worst first, not their details (pure). Findings of unnamed checks
+/// count as "other checks".
+pub fn summarize(findings: &[Finding]) -> String {
+    let mut failed: Vec<(Severity, &str)> = Vec::new();
+    for f in findings.iter().filter(|f| f.severity != Severity::Ok) {
+        let name = f.check.map_or("other checks", Check::as_str);
+        match failed.iter_mut().find(|(_, n)| *n == name) {
+            Some(entry) => entry.0 = entry.0.max(f.severity),
+            None => failed.push((f.severity, name)),
+        }
+    }
+    if failed.is_empty() {
+        return "all checks passed".to_string();
+    }
+    failed.sort_by(|a, b| b.0.cmp(&a.0));
+    let names: Vec<String> = failed
+        .iter()
+        .map(|(severity, name)| format!("{name} ({severity})"))
+        .collect();
+    let what = if failed.len() == 1 { "check" } else { "checks" };
+    format!("{} {what} failed: {}", failed.len(), names.join(", "))
 }
 
 /// The worst severity among `findings` (`Ok` when there are none).
@@ -379,6 +437,22 @@ mod tests {
         }
         let err = "bogus".parse::<Severity>().unwrap_err();
         assert!(err.to_string().contains("ok warning fatal"), "{err}");
+    }
+
+    #[test]
+    fn the_summary_names_failed_checks_worst_first_without_details() {
+        let findings = [
+            Finding::ok("cover letter present").of(Check::CoverLetter),
+            Finding::warning("patch 2 has no Signed-off-by line").of(Check::SignOff),
+            Finding::warning("patch 3 has no Signed-off-by line").of(Check::SignOff),
+            Finding::fatal("patch 2 does not apply: ...").of(Check::Applies),
+            Finding::warning("from an older version"),
+        ];
+        assert_eq!(
+            summarize(&findings),
+            "3 checks failed: patches apply (fatal), sign-off (warning), other checks (warning)"
+        );
+        assert_eq!(summarize(&findings[..1]), "all checks passed");
     }
 
     #[test]

@@ -388,6 +388,30 @@ async fn sign_off_with_the_wrong_name_is_a_warning_quoting_it() {
     );
 }
 
+/// git format-patch's template left as it is passed as "cover letter present"; it is a
+/// warning now, and the summary a student sees names the check without its details.
+#[tokio::test]
+async fn an_unfilled_cover_letter_is_a_named_warning() {
+    let course = Course::new();
+    let series = format_series_unfilled(
+        &course.scratch("student"),
+        "RFC PATCH v1",
+        &good_patches("alice"),
+    );
+    let sid = course.send("alice", EARLY, "hw1", None, &series).0;
+    process(&course).await;
+    let o = Outcome::load(&course, &sid);
+    assert_eq!(o.severity(), Severity::Warning, "{:#?}", o.findings);
+    let warnings = o.with(Severity::Warning);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("*** SUBJECT HERE ***"), "{warnings:?}");
+    let stored = course.db.findings(&sid).unwrap();
+    assert_eq!(
+        denis::summarize(&stored),
+        "1 check failed: cover letter (warning)"
+    );
+}
+
 #[tokio::test]
 async fn initial_series_without_rfc_tag_gets_a_warning_per_message() {
     let course = Course::new();

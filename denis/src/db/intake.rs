@@ -8,7 +8,9 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{CourseDb, opt_text, text};
 use crate::error::CourseDbError;
-use crate::model::{AssignmentName, Component, Finding, Kind, Severity, Status, overall_severity};
+use crate::model::{
+    AssignmentName, Check, Component, Finding, Kind, Severity, Status, overall_severity,
+};
 
 /// One processed SMTP session: a row of `submissions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,14 @@ pub struct Submission {
     pub in_reply_to: Option<MessageId>,
     /// When it was processed, Unix seconds.
     pub processed_at: i64,
+}
+
+/// The check named in column `idx`; unknown or missing names (older rows) are `None`.
+pub(crate) fn check_name(row: &rusqlite::Row<'_>, idx: usize) -> Option<Check> {
+    row.get::<_, Option<String>>(idx)
+        .ok()
+        .flatten()
+        .and_then(|name| name.parse().ok())
 }
 
 impl Submission {
@@ -141,8 +151,8 @@ impl CourseDb {
             }
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO findings (submission_id, seq, severity, message)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO findings (submission_id, seq, severity, message, check_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for (seq, finding) in findings.iter().enumerate() {
                     insert.execute(params![
@@ -150,6 +160,7 @@ impl CourseDb {
                         i64::try_from(seq).unwrap_or(i64::MAX),
                         finding.severity.as_str(),
                         finding.message,
+                        finding.check.map(Check::as_str),
                     ])?;
                 }
             }
@@ -217,12 +228,14 @@ impl CourseDb {
     pub fn findings(&self, id: &SubmissionId) -> Result<Vec<Finding>, CourseDbError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT severity, message FROM findings WHERE submission_id = ?1 ORDER BY seq",
+                "SELECT severity, message, check_name FROM findings WHERE submission_id = ?1
+                 ORDER BY seq",
             )?;
             let rows = stmt.query_map([id.as_str()], |r| {
                 Ok(Finding {
                     severity: text(r, 0)?,
                     message: r.get(1)?,
+                    check: check_name(r, 2),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

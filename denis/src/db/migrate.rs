@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_requests.sql"),
     include_str!("../../migrations/0004_gradebook_pages.sql"),
     include_str!("../../migrations/0005_early_deadlines.sql"),
+    include_str!("../../migrations/0006_finding_checks.sql"),
 ];
 
 /// The course database's schema.

@@ -56,7 +56,7 @@ fn gradeables_sql() -> String {
 
 fn findings_sql() -> String {
     format!(
-        "SELECT f.submission_id, f.severity, f.message FROM findings f
+        "SELECT f.submission_id, f.severity, f.message, f.check_name FROM findings f
          WHERE f.submission_id IN (SELECT submission_id FROM gradeables WHERE {MY_GRADEABLES})
          ORDER BY f.submission_id, f.seq"
     )
@@ -104,6 +104,7 @@ fn read_record(tx: &Transaction<'_>, user: &Username) -> Result<StudentRecord, C
             let finding = Finding {
                 severity: text(r, 1)?,
                 message: r.get(2)?,
+                check: super::intake::check_name(r, 3),
             };
             Ok((id, finding))
         })?;

@@ -18,7 +18,7 @@ use super::classify::{Classification, Envelope, Facts, Replied, classify};
 use super::message::StoredMessage;
 use crate::db::intake::Submission;
 use crate::error::IntakeError;
-use crate::model::{Component, Finding, Kind, Severity, Status, overall_severity};
+use crate::model::{Check, Component, Finding, Kind, Severity, Status, overall_severity};
 use database::unix_now;
 
 /// What the blocking first phase found out.
@@ -210,9 +210,12 @@ async fn act(shared: &Arc<Shared>, p: &Prepared) -> Result<Vec<Finding>, IntakeE
                 .grading
                 .keep_review(ws.git(), &id, reviewed, &contents(&p.messages))
                 .await?;
-            Ok(vec![Finding::ok(format!(
-                "review of {reviewee}'s submission {reviewed}, counted as {component}"
-            ))])
+            Ok(vec![
+                Finding::ok(format!(
+                    "review of {reviewee}'s submission {reviewed}, counted as {component}"
+                ))
+                .of(Check::Intake),
+            ])
         }
         Classification::Discussion => {
             let ids: Vec<MessageId> = p.messages.iter().map(|m| m.id).collect();
@@ -227,9 +230,13 @@ async fn act(shared: &Arc<Shared>, p: &Prepared) -> Result<Vec<Finding>, IntakeE
                 Ok(())
             })
             .await?;
-            Ok(vec![Finding::ok("released to everyone reading the list")])
+            Ok(vec![
+                Finding::ok("released to everyone reading the list").of(Check::Intake),
+            ])
         }
-        Classification::Refused { status, .. } => Ok(vec![explain(*status, &p.envelope)]),
+        Classification::Refused { status, .. } => {
+            Ok(vec![explain(*status, &p.envelope).of(Check::Intake)])
+        }
     }
 }
 

@@ -331,7 +331,31 @@ pub fn format_series(
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    // A student fills in the cover letter that git format-patch leaves as a template.
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read(f).unwrap();
+            String::from_utf8(text)
+                .map(|t| {
+                    t.replace("*** SUBJECT HERE ***", "the series")
+                        .replace("*** BLURB HERE ***", "What it does and why.")
+                        .into_bytes()
+                })
+                .unwrap_or_else(|e| e.into_bytes())
+        })
+        .collect()
+}
+
+/// Like [`format_series`], with the cover letter left as git format-patch's template.
+pub fn format_series_unfilled(dir: &Path, prefix: &str, patches: &[Patch]) -> Vec<Vec<u8>> {
+    let mut mails = format_series(dir, prefix, &[], patches);
+    let cover = String::from_utf8(mails[0].clone()).unwrap();
+    mails[0] = cover
+        .replace("the series", "*** SUBJECT HERE ***")
+        .replace("What it does and why.", "*** BLURB HERE ***")
+        .into_bytes();
+    mails
 }
 
 fn write_file(repo: &Path, path: &str, content: &str) {

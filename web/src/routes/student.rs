@@ -256,22 +256,18 @@ fn deadline_of(component: Component) -> Deadline {
     }
 }
 
-/// One line for a set of findings, as shown before the deadline (pure): how many problems,
-/// not their details (students learn to check their own work, SPEC §10).
+/// One line for a set of findings, as shown before the deadline (pure): which checks failed,
+/// not their details (students learn to check their own work, SPEC §10), and what it means.
 pub fn summary(row: &GradeableRow) -> String {
-    let count = |sev| row.findings.iter().filter(|f| f.severity == sev).count();
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let names = denis::summarize(&row.findings);
     match row.gradeable.severity {
-        Severity::Ok => "all checks passed".to_string(),
-        Severity::Warning => format!(
-            "{}: it can be graded, but fix them in your next version",
-            plural(count(Severity::Warning), "warning")
-        ),
-        Severity::Fatal => format!(
-            "{} and {}: this cannot be graded as sent; send a corrected version",
-            plural(count(Severity::Fatal), "fatal problem"),
-            plural(count(Severity::Warning), "warning")
-        ),
+        Severity::Ok => names,
+        Severity::Warning => {
+            format!("{names}; it can be graded, but fix them in your next version")
+        }
+        Severity::Fatal => {
+            format!("{names}; this cannot be graded as sent: send a corrected version")
+        }
     }
 }
 
@@ -600,7 +596,10 @@ mod tests {
     fn findings_are_summarised_before_the_deadline_and_full_from_it() {
         let r = row(
             Component::Initial,
-            vec![Finding::ok("applies"), Finding::warning("whitespace in 2")],
+            vec![
+                Finding::ok("applies").of(denis::Check::Applies),
+                Finding::warning("whitespace in 2").of(denis::Check::Whitespace),
+            ],
         );
         let deadlines = Deadlines {
             initial: Some(100),

@@ -24,7 +24,7 @@ use journal::Username;
 
 use crate::error::GitError;
 use crate::intake::message::{StoredMessage, mailbox_for_am};
-use crate::model::{Component, Finding};
+use crate::model::{Check, Component, Finding};
 use rules::{SubjectTag, excerpt, has_diff, is_owned_path, list_numbers, numstat_paths};
 use workspace::Workspace;
 
@@ -64,27 +64,39 @@ pub(crate) async fn check_series(
 ) -> Result<Checked, GitError> {
     let mut findings = Vec::new();
     let Some(first) = series.messages.first() else {
-        findings.push(Finding::fatal("the session holds no message"));
+        findings.push(Finding::fatal("the session holds no message").of(Check::Series));
         return Ok(Checked {
             findings,
             repo: None,
         });
     };
     let has_cover = !has_diff(&first.body());
-    if has_cover {
-        findings.push(Finding::ok("cover letter present"));
+    if !has_cover {
+        findings.push(
+            Finding::fatal(format!(
+                "missing cover letter: the first message ({}) contains a diff; send the series \
+                 with `git format-patch --cover-letter`",
+                subject_excerpt(first)
+            ))
+            .of(Check::CoverLetter),
+        );
+    } else if rules::is_unfilled_cover_letter(first.subject.as_deref(), &first.body()) {
+        findings.push(
+            Finding::warning(
+                "the cover letter is still git format-patch's template (`*** SUBJECT HERE ***`, \
+                 `*** BLURB HERE ***`): give it a subject and say what the series does and why",
+            )
+            .of(Check::CoverLetter),
+        );
     } else {
-        findings.push(Finding::fatal(format!(
-            "missing cover letter: the first message ({}) contains a diff; send the series \
-             with `git format-patch --cover-letter`",
-            subject_excerpt(first)
-        )));
+        findings.push(Finding::ok("cover letter present").of(Check::CoverLetter));
     }
     let patches = &series.messages[usize::from(has_cover)..];
     if patches.is_empty() {
-        findings.push(Finding::fatal(
-            "the series has no patches: only a cover letter was sent",
-        ));
+        findings.push(
+            Finding::fatal("the series has no patches: only a cover letter was sent")
+                .of(Check::Series),
+        );
         return Ok(Checked {
             findings,
             repo: None,
@@ -93,10 +105,13 @@ pub(crate) async fn check_series(
     let applied = match apply_all(ws, base, series, patches).await {
         Ok(applied) => applied,
         Err(GitError::TimedOut { command }) => {
-            findings.push(Finding::fatal(format!(
-                "the checks did not finish in time (`git {command}` was stopped); make the \
-                 series smaller"
-            )));
+            findings.push(
+                Finding::fatal(format!(
+                    "the checks did not finish in time (`git {command}` was stopped); make the \
+                     series smaller"
+                ))
+                .of(Check::Series),
+            );
             return Ok(Checked {
                 findings,
                 repo: None,
@@ -146,30 +161,39 @@ async fn apply_all(
 
     let mut findings = Vec::new();
     if path_findings.is_empty() {
-        findings.push(Finding::ok(format!(
-            "every patch only touches files under {}/",
-            series.user
-        )));
+        findings.push(
+            Finding::ok(format!(
+                "every patch only touches files under {}/",
+                series.user
+            ))
+            .of(Check::OwnDirectory),
+        );
     }
-    findings.extend(path_findings);
+    findings.extend(path_findings.into_iter().map(|f| f.of(Check::OwnDirectory)));
     match &applied.failure {
-        Some(message) => findings.push(Finding::fatal(message.clone())),
-        None => findings.push(Finding::ok(match patches.len() {
-            1 => "the patch applies".to_string(),
-            n => format!("all {n} patches apply"),
-        })),
+        Some(message) => findings.push(Finding::fatal(message.clone()).of(Check::Applies)),
+        None => findings.push(
+            Finding::ok(match patches.len() {
+                1 => "the patch applies".to_string(),
+                n => format!("all {n} patches apply"),
+            })
+            .of(Check::Applies),
+        ),
     }
     let ws_count = applied.whitespace.len();
     if ws_count > 0 {
-        findings.push(Finding::warning(format!(
-            "whitespace errors in patch{} {} (`git am --whitespace=error-all` rejects {}; \
-             `git diff --check` shows them)",
-            if ws_count == 1 { "" } else { "es" },
-            list_numbers(&applied.whitespace),
-            if ws_count == 1 { "it" } else { "them" },
-        )));
+        findings.push(
+            Finding::warning(format!(
+                "whitespace errors in patch{} {} (`git am --whitespace=error-all` rejects {}; \
+                 `git diff --check` shows them)",
+                if ws_count == 1 { "" } else { "es" },
+                list_numbers(&applied.whitespace),
+                if ws_count == 1 { "it" } else { "them" },
+            ))
+            .of(Check::Whitespace),
+        );
     } else if applied.failure.is_none() {
-        findings.push(Finding::ok("no whitespace errors"));
+        findings.push(Finding::ok("no whitespace errors").of(Check::Whitespace));
     }
     Ok(Checked {
         findings,
@@ -400,12 +424,13 @@ fn mail_findings(series: &Series<'_>, has_cover: bool, patches: &[StoredMessage]
         .iter()
         .enumerate()
         .filter_map(|(i, p)| rules::check_sign_off(i + 1, &p.body(), series.identity))
+        .map(|f| f.of(Check::SignOff))
         .collect();
     if sign_offs.is_empty() {
-        findings.push(Finding::ok(format!(
-            "every patch is signed off by {}",
-            series.identity
-        )));
+        findings.push(
+            Finding::ok(format!("every patch is signed off by {}", series.identity))
+                .of(Check::SignOff),
+        );
     }
     findings.extend(sign_offs);
     let total = u32::try_from(patches.len()).unwrap_or(u32::MAX);
@@ -419,12 +444,16 @@ fn mail_findings(series: &Series<'_>, has_cover: bool, patches: &[StoredMessage]
             let expected = SubjectTag::expected(series.component, series.version, index, total);
             rules::check_subject(k + 1, m.subject.as_deref(), expected)
         })
+        .map(|f| f.of(Check::SubjectTags))
         .collect();
     if tags.is_empty() {
-        findings.push(Finding::ok(format!(
-            "subject tags are correct ({})",
-            SubjectTag::expected(series.component, series.version, first_index, total)
-        )));
+        findings.push(
+            Finding::ok(format!(
+                "subject tags are correct ({})",
+                SubjectTag::expected(series.component, series.version, first_index, total)
+            ))
+            .of(Check::SubjectTags),
+        );
     }
     findings.extend(tags);
     findings

@@ -220,6 +220,13 @@ pub fn check_subject(
     }))
 }
 
+/// Whether a cover letter is still git format-patch's template: its subject or text still
+/// holds `*** SUBJECT HERE ***` or `*** BLURB HERE ***`.
+pub fn is_unfilled_cover_letter(subject: Option<&str>, body: &str) -> bool {
+    subject.is_some_and(|s| s.contains("*** SUBJECT HERE ***"))
+        || body.contains("*** BLURB HERE ***")
+}
+
 /// Numbers as a sentence: `2`, `2 and 4`, `2, 3 and 4`.
 pub fn list_numbers(numbers: &[usize]) -> String {
     match numbers {
