@@ -277,7 +277,7 @@ pub fn summarize(findings: &[Finding]) -> String {
     if failed.is_empty() {
         return "all checks passed".to_string();
     }
-    failed.sort_by(|a, b| b.0.cmp(&a.0));
+    failed.sort_by_key(|f| std::cmp::Reverse(f.0));
     let names: Vec<String> = failed
         .iter()
         .map(|(severity, name)| format!("{name} ({severity})"))
