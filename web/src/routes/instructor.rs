@@ -1081,7 +1081,12 @@ async fn submissions(
         submissions: subs
             .iter()
             .rev()
-            .map(|s| (s.username.to_string(), SubmissionView::of(s)))
+            .map(|x| {
+                (
+                    x.username.to_string(),
+                    SubmissionView::with_subject(x, &state.0.mail),
+                )
+            })
             .collect(),
         gradeables: gradeables
             .iter()
@@ -1213,10 +1218,10 @@ async fn grades(
             )?;
             let assignments = s.course.list_assignments()?;
             let distribution = charts.get(&s.course, &roster)?;
-            Ok((page, assignments, distribution))
+            Ok((page, assignments, (distribution, roster.len())))
         })
         .await;
-    let (page, assignments, distribution) = match found {
+    let (page, assignments, (distribution, students)) = match found {
         Err(WebError::Grade(denis::GradeError::NoSuchPage { page, pages })) => {
             let missing = MissingGradesPage {
                 nav: Nav::of(&me),
@@ -1227,7 +1232,8 @@ async fn grades(
         }
         found => found?,
     };
-    let html = GradesPage::new(&me, &filter, &page, &assignments, &distribution).render()?;
+    let html =
+        GradesPage::new(&me, &filter, &page, &assignments, &distribution, students).render()?;
     Ok(Html(html).into_response())
 }
 
@@ -1240,6 +1246,7 @@ impl GradesPage {
         page: &GradebookPage,
         assignments: &[denis::Assignment],
         distribution: &Distribution,
+        students: usize,
     ) -> GradesPage {
         let charts = assignments
             .iter()
@@ -1251,10 +1258,12 @@ impl GradesPage {
             })
             .map(|a| {
                 let counted = distribution.students(&a.name);
+                let without = students.saturating_sub(counted as usize);
                 let title = format!(
-                    "Distribution of totals for {} ({counted} {} with a total)",
+                    "Distribution of totals for {}: {counted} of {students} {} have a total; \
+                     {without} have none yet (a grade is missing)",
                     a.name,
-                    if counted == 1 { "student" } else { "students" }
+                    if students == 1 { "student" } else { "students" }
                 );
                 (
                     a.name.to_string(),
