@@ -74,6 +74,8 @@ impl WebError {
 struct ErrorPage {
     nav: Nav,
     status: u16,
+    /// What went wrong in words, as the page's heading.
+    title: &'static str,
     message: String,
 }
 
@@ -91,9 +93,16 @@ impl IntoResponse for WebError {
         } else {
             self.to_string()
         };
+        let title = match status {
+            StatusCode::BAD_REQUEST => "That did not work",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            _ => "Something went wrong",
+        };
         let page = ErrorPage {
             nav: Nav::anonymous(),
             status: status.as_u16(),
+            title,
             message,
         };
         match page.render() {

@@ -9,6 +9,7 @@
 //! - [`state`]: [`AppState`] (databases, login checker, [`Site`] settings) and the blocking-pool
 //!   helper every handler uses for SQLite and argon2.
 //! - [`error`]: [`WebError`] and the one place errors become responses.
+//! - [`extract`]: form and query extractors whose rejections are [`WebError`]s.
 //! - [`session`]: the session cookie and the [`session::CurrentUser`] / [`session::Instructor`]
 //!   extractors.
 //! - [`csrf`]: CSRF token comparison and the pre-login double-submit token.
@@ -38,6 +39,7 @@
 pub mod chart;
 pub mod csrf;
 pub mod error;
+pub mod extract;
 pub mod https_redirect;
 pub mod proxy;
 pub mod redirect;

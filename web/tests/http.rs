@@ -769,6 +769,33 @@ async fn instructors_cannot_reset_or_withdraw_themselves_and_are_asked_first() {
     );
 }
 
+/// A form with a field missing was answered with axum's plain-text rejection; it is the
+/// site's readable page now, which says what to do.
+#[tokio::test]
+async fn a_malformed_form_gets_a_readable_page() {
+    let app = app();
+    let (cookie, csrf) = app.login("teach", "teach-password").await;
+    let reply = app
+        .post(
+            "/instructor/roster/import",
+            &cookie,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body.contains("<h1>That did not work</h1>"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body.contains("the form was incomplete"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("Back button"), "{}", reply.body);
+}
+
 /// `text` as an `application/x-www-form-urlencoded` value.
 fn form_encode(text: &str) -> String {
     text.bytes()

@@ -4,8 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use accounts::{Admission, AuthOutcome, Role};
 use askama::Template;
-use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -13,6 +12,7 @@ use serde::Deserialize;
 
 use crate::csrf::{self, ANON_COOKIE};
 use crate::error::WebError;
+use crate::extract::{Form, Query};
 use crate::redirect::{DEFAULT_NEXT, safe_next};
 use crate::session::{CurrentUser, SESSION_COOKIE, cookie, set_cookie};
 use crate::state::AppState;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use accounts::{NewUser, Role, Username};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use denis::grades::{Distribution, DistributionCache, GradebookPage};
 use denis::{
     AssignmentName, Component, Deadline, Deadlines, Filter, GradeEntry, NewAssignment, Request,
@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::chart;
 use crate::error::WebError;
+use crate::extract::{Form, Query};
 use crate::routes::auth::CsrfForm;
 use crate::routes::student::SubmissionView;
 use crate::session::{CurrentUser, Instructor};
@@ -1189,7 +1190,8 @@ impl GradesQuery {
     /// The canonical page of a query the grade form carried back, if it is a valid one.
     fn url_of(back: &str) -> Option<String> {
         let uri: Uri = format!("/instructor/grades?{back}").parse().ok()?;
-        let Query(query) = Query::<GradesQuery>::try_from_uri(&uri).ok()?;
+        let axum::extract::Query(query) =
+            axum::extract::Query::<GradesQuery>::try_from_uri(&uri).ok()?;
         Some(grades_url(&query.filter().ok()?, query.page().ok()?))
     }
 }

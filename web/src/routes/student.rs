@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use accounts::Role;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use denis::db::student::StudentRecord;
@@ -19,6 +18,7 @@ use denis::{
 use journal::Username;
 
 use crate::error::WebError;
+use crate::extract::Form;
 use crate::routes::auth::CsrfForm;
 use crate::session::CurrentUser;
 use crate::state::{AppState, FindingsPolicy, Inner};
