@@ -1,0 +1,141 @@
+//! `/instructor/`: the course at a glance for instructors: who is missing, who is frozen (and
+//! lifting it, through denis), what instructors asked for and what the deadlines did.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use denis::{Filter, Request, RequestAction};
+
+use crate::error::WebError;
+use crate::extract::Form;
+use crate::routes::auth::CsrfForm;
+use crate::session::Instructor;
+use crate::state::{AppState, Inner};
+use crate::view::{self, Nav};
+
+use super::roster::path_user;
+
+#[derive(Template)]
+#[template(path = "instructor/index.html")]
+pub(super) struct IndexPage {
+    nav: Nav,
+    missing: Vec<(String, String)>,
+    restricted: Result<Vec<String>, String>,
+    requests: Vec<RequestView>,
+    runs: Vec<RunView>,
+}
+
+/// An instructor request as a row.
+#[derive(Debug, Clone)]
+pub(super) struct RequestView {
+    what: String,
+    by: String,
+    at: String,
+    outcome: String,
+}
+
+impl RequestView {
+    fn of(r: &Request) -> RequestView {
+        RequestView {
+            what: match &r.action {
+                RequestAction::Lift(user) => format!("lift the restriction of {user}"),
+                RequestAction::Trigger(a, d) => format!("run the {d} deadline of {a}"),
+            },
+            by: r.requested_by.to_string(),
+            at: view::seconds(Some(r.requested_at)),
+            outcome: match (&r.outcome, r.done_at) {
+                (Some(outcome), Some(at)) => format!("{outcome} ({})", view::seconds(Some(at))),
+                _ => "pending: the grader carries it out within seconds".to_string(),
+            },
+        }
+    }
+}
+
+/// The users whose journal view is frozen, or why that cannot be read (the journal is not
+/// mounted in this container, say).
+pub(super) fn restricted(s: &Inner) -> Result<Vec<String>, String> {
+    journal::JournalWriter::open(&s.journal)
+        .and_then(|j| j.caps())
+        .map(|caps| caps.into_iter().map(|(u, _)| u.to_string()).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// A deadline run as a row.
+#[derive(Debug, Clone)]
+pub(super) struct RunView {
+    assignment: String,
+    deadline: String,
+    started: String,
+    finished: String,
+    summary: String,
+}
+
+/// `GET /instructor/`: who is missing, and what the deadlines did.
+pub(super) async fn index(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+) -> Result<Html<String>, WebError> {
+    let (missing, restricted, requests, runs) = state
+        .blocking(|s| {
+            let missing = s
+                .course
+                .missing(&Filter::default(), &s.accounts)?
+                .into_iter()
+                .map(|m| (m.assignment.to_string(), m.username.to_string()))
+                .collect();
+            let runs = s
+                .course
+                .deadline_runs(None)?
+                .into_iter()
+                .rev()
+                .map(|r| RunView {
+                    assignment: r.assignment.to_string(),
+                    deadline: r.deadline.to_string(),
+                    started: view::seconds(Some(r.started_at)),
+                    finished: view::seconds(r.finished_at),
+                    summary: r.summary.map_or("unfinished".to_string(), |s| {
+                        format!(
+                            "{} delinquent, {} released, {} re-allowed, {} auto-zeroed",
+                            s.delinquent, s.released, s.allowed, s.auto_zeroed
+                        )
+                    }),
+                })
+                .collect();
+            let requests = s
+                .course
+                .recent_requests(20)?
+                .iter()
+                .map(RequestView::of)
+                .collect();
+            Ok((missing, restricted(s), requests, runs))
+        })
+        .await?;
+    let page = IndexPage {
+        nav: Nav::of(&me),
+        missing,
+        restricted,
+        requests,
+        runs,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `POST /instructor/restrictions/{user}/lift`: asks denis to lift a restriction.
+pub(super) async fn lift_restriction(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let user = path_user(&raw)?;
+    let by = me.username().clone();
+    state
+        .blocking(move |s| {
+            s.course
+                .add_request(&RequestAction::Lift(user), &by, view::now())?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to("/instructor/").into_response())
+}
