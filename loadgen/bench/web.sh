@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Web dashboard benchmark (printed, never asserted): `coursemail web` alone from a release build
 # on loopback, 1,000 students and 10 assignments, driven by wrk (apt: wrk) with 50 connections
-# on GET /dashboard (one student) and on the first and the last page of GET /instructor/grades
+# on GET /dashboard (one student), the instructors' overview GET /instructor/, and on the first
+# and the last page of GET /instructor/grades
 # (100 students x 10 assignments a page, with the charts of the whole course's 10,000 totals;
 # the two pages should cost the same).
 #
@@ -67,7 +68,7 @@ print(f"grades: {db.execute('SELECT count(*) FROM grades').fetchone()[0]} rows")
 PY
 
 cookie() { sed -n 's/.*\tcm_session\t\(.*\)$/cm_session=\1/p' "$1"; }
-for page in dashboard 'instructor/grades?page=1' 'instructor/grades?page=10'; do
+for page in dashboard instructor/ 'instructor/grades?page=1' 'instructor/grades?page=10'; do
   jar=$WORK/student; [ "$page" = dashboard ] || jar=$WORK/teach
   c=$(cookie "$jar")
   code=$(curl -sS -o "$WORK/page.html" -w '%{http_code}' -H "Cookie: $c" "$URL/$page")

@@ -796,6 +796,32 @@ async fn a_malformed_form_gets_a_readable_page() {
     assert!(reply.body.contains("Back button"), "{}", reply.body);
 }
 
+/// The instructors' overview: per assignment where it stands, linking to what to act on.
+#[tokio::test]
+async fn the_overview_shows_each_assignment_at_a_glance() {
+    let app = app();
+    let (cookie, _) = app.login("teach", "teach-password").await;
+    app.grade("bob", 80, "good");
+    let page = app.get("/instructor/", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Assignments at a glance"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("initial: when you run it"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<a href=\"/instructor/grades?assignment=hw1\">1</a>"),
+        "one grade entered: {}",
+        page.body
+    );
+}
+
 /// `text` as an `application/x-www-form-urlencoded` value.
 fn form_encode(text: &str) -> String {
     text.bytes()

@@ -7,8 +7,9 @@
 //! The operations live beside it, one file per area: [`assignments`], [`intake`] (what the
 //! intake reads and records), [`crate::query`] (what `coursemail inspect` shows), and for the
 //! deadlines [`deadlines`] (run claims and records), [`reviews`] (the peer-review cycle),
-//! [`grades`] and [`oopsies`]; [`requests`] holds what the web asks denis to do, and
-//! [`student`] what one student's dashboard reads.
+//! [`grades`] and [`oopsies`]; [`requests`] holds what the web asks denis to do,
+//! [`student`] what one student's dashboard reads, and [`overview`] the per-assignment counts of
+//! the instructors' overview.
 
 pub mod assignments;
 pub mod deadlines;
@@ -16,6 +17,7 @@ pub mod grades;
 pub mod intake;
 mod migrate;
 pub mod oopsies;
+pub mod overview;
 pub mod requests;
 pub mod reviews;
 pub mod student;

@@ -19,6 +19,8 @@ use super::roster::path_user;
 #[template(path = "instructor/index.html")]
 pub(super) struct IndexPage {
     nav: Nav,
+    /// One row per assignment: where it stands.
+    overview: Vec<OverviewRow>,
     missing: Vec<(String, String)>,
     restricted: Result<Vec<String>, String>,
     requests: Vec<RequestView>,
@@ -53,6 +55,68 @@ impl RequestView {
 
 /// The users whose journal view is frozen, or why that cannot be read (the journal is not
 /// mounted in this container, say).
+/// An assignment at a glance (SPEC §11): its next deadline and what it has received.
+#[derive(Debug, Clone)]
+pub(super) struct OverviewRow {
+    name: String,
+    /// The next deadline to run, in words, or that all have run.
+    next: String,
+    submitted: u64,
+    missing: usize,
+    /// Missing students whose view is frozen.
+    frozen: usize,
+    reviews: u64,
+    finals: u64,
+    graded: u64,
+}
+
+/// The overview rows of every assignment (pure but for the clock).
+fn overview_rows(
+    assignments: &[denis::Assignment],
+    runs: &[denis::DeadlineRun],
+    counts: &std::collections::HashMap<
+        denis::AssignmentName,
+        denis::db::overview::AssignmentCounts,
+    >,
+    missing: &[(String, String)],
+    frozen: &[String],
+    now: i64,
+) -> Vec<OverviewRow> {
+    assignments
+        .iter()
+        .map(|a| {
+            let ran = |d: denis::Deadline| {
+                runs.iter()
+                    .any(|r| r.assignment == a.name && r.deadline == d && r.finished_at.is_some())
+            };
+            let next = denis::Deadline::ALL.iter().find(|d| !ran(**d)).map_or(
+                "all deadlines have run".to_string(),
+                |d| match d.at(&a.deadlines) {
+                    Some(at) => format!("{d}: {}", view::deadline(Some(at), now)),
+                    None => format!("{d}: when you run it"),
+                },
+            );
+            let name = a.name.to_string();
+            let missing_here: Vec<&String> = missing
+                .iter()
+                .filter(|(m, _)| *m == name)
+                .map(|(_, u)| u)
+                .collect();
+            let c = counts.get(&a.name).cloned().unwrap_or_default();
+            OverviewRow {
+                next,
+                submitted: c.initial,
+                missing: missing_here.len(),
+                frozen: missing_here.iter().filter(|u| frozen.contains(u)).count(),
+                reviews: c.reviews,
+                finals: c.finals,
+                graded: c.graded,
+                name,
+            }
+        })
+        .collect()
+}
+
 pub(super) fn restricted(s: &Inner) -> Result<Vec<String>, String> {
     journal::JournalWriter::open(&s.journal)
         .and_then(|j| j.caps())
@@ -75,17 +139,25 @@ pub(super) async fn index(
     State(state): State<AppState>,
     Instructor(me): Instructor,
 ) -> Result<Html<String>, WebError> {
-    let (missing, restricted, requests, runs) = state
+    let (overview, missing, restricted, requests, runs) = state
         .blocking(|s| {
-            let missing = s
+            let missing: Vec<(String, String)> = s
                 .course
                 .missing(&Filter::default(), &s.accounts)?
                 .into_iter()
                 .map(|m| (m.assignment.to_string(), m.username.to_string()))
                 .collect();
-            let runs = s
-                .course
-                .deadline_runs(None)?
+            let all_runs = s.course.deadline_runs(None)?;
+            let frozen = restricted(s);
+            let overview = overview_rows(
+                &s.course.list_assignments()?,
+                &all_runs,
+                &s.course.assignment_counts()?,
+                &missing,
+                frozen.as_deref().unwrap_or_default(),
+                view::now(),
+            );
+            let runs = all_runs
                 .into_iter()
                 .rev()
                 .map(|r| RunView {
@@ -107,11 +179,12 @@ pub(super) async fn index(
                 .iter()
                 .map(RequestView::of)
                 .collect();
-            Ok((missing, restricted(s), requests, runs))
+            Ok((overview, missing, frozen, requests, runs))
         })
         .await?;
     let page = IndexPage {
         nav: Nav::of(&me),
+        overview,
         missing,
         restricted,
         requests,
