@@ -816,3 +816,66 @@ async fn a_deadline_run_early_counts_as_passed_everywhere() {
     let report = runner.run_due(INITIAL + 1).unwrap();
     assert!(ran(&report.ran).is_empty(), "{:?}", report.ran);
 }
+
+/// A deadline run from the web froze a student whose series was acknowledged before it but was
+/// still waiting to be checked: the run must first take in every session closed before it.
+#[tokio::test]
+async fn a_deadline_requested_from_the_web_first_takes_in_closed_sessions() {
+    let course = Course::new();
+    let intake = course.intake().await;
+    // alice's series is closed and acknowledged, but not processed yet.
+    let alice = series(&course, "alice", EARLY, "hw1", "RFC PATCH v1");
+    let prof = user("prof");
+    course
+        .db
+        .add_request(
+            &RequestAction::Trigger(assignment("hw1"), Deadline::Initial),
+            &prof,
+            EARLY,
+        )
+        .unwrap();
+    let clock = Arc::new(AtomicI64::new(EARLY + 10));
+    let scheduler = Scheduler::new(DeadlineRunner::open(&course.root).unwrap())
+        .with_intake(intake.clone())
+        .with_poll_interval(Duration::from_millis(20))
+        .with_clock({
+            let clock = Arc::clone(&clock);
+            move || clock.load(Ordering::SeqCst)
+        });
+    let mut seen = scheduler.passes();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let scheduler = Arc::new(scheduler);
+    let task = tokio::spawn({
+        let scheduler = Arc::clone(&scheduler);
+        async move { scheduler.run(shutdown).await }
+    });
+    tokio::time::timeout(Duration::from_secs(120), seen.wait_for(|n| *n >= 1))
+        .await
+        .expect("the scheduler makes a pass")
+        .unwrap();
+    stop.cancel();
+    task.await.unwrap();
+    let run = course
+        .db
+        .deadline_run(&assignment("hw1"), Deadline::Initial)
+        .unwrap()
+        .expect("the requested deadline ran");
+    assert!(run.finished_at.is_some());
+    let gradeable = course
+        .db
+        .latest_gradeable(&assignment("hw1"), Component::Initial, &user("alice"))
+        .unwrap();
+    assert!(
+        gradeable.is_some(),
+        "alice's series was taken in before the run"
+    );
+    assert!(
+        course.journal_names().contains(&alice.message(1).unwrap()),
+        "alice's series was released"
+    );
+    assert!(
+        view(&course, "alice").contains(&alice.message(1).unwrap()),
+        "alice is not frozen"
+    );
+}
