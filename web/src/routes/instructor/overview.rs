@@ -22,6 +22,8 @@ pub(super) struct IndexPage {
     /// One row per assignment: where it stands.
     overview: Vec<OverviewRow>,
     missing: Vec<(String, String)>,
+    /// Missing students left out of the list.
+    missing_more: usize,
     restricted: Result<Vec<String>, String>,
     requests: Vec<RequestView>,
     runs: Vec<RunView>,
@@ -134,6 +136,9 @@ pub(super) struct RunView {
     summary: String,
 }
 
+/// How many missing students the overview lists by name.
+const MISSING_SHOWN: usize = 100;
+
 /// `GET /instructor/`: who is missing, and what the deadlines did.
 pub(super) async fn index(
     State(state): State<AppState>,
@@ -149,8 +154,9 @@ pub(super) async fn index(
                 .collect();
             let all_runs = s.course.deadline_runs(None)?;
             let frozen = restricted(s);
+            let assignments = s.course.list_assignments()?;
             let overview = overview_rows(
-                &s.course.list_assignments()?,
+                &assignments,
                 &all_runs,
                 &s.course.assignment_counts()?,
                 &missing,
@@ -179,13 +185,29 @@ pub(super) async fn index(
                 .iter()
                 .map(RequestView::of)
                 .collect();
-            Ok((overview, missing, frozen, requests, runs))
+            // The list names whom to chase: students still missing once an initial deadline
+            // has passed, a page's worth; the overview counts everyone.
+            let now_us = view::now().saturating_mul(1_000_000);
+            let passed: Vec<String> = assignments
+                .iter()
+                .filter(|a| denis::Deadlines::passed(a.deadlines.initial, now_us))
+                .map(|a| a.name.to_string())
+                .collect();
+            let mut missing: Vec<(String, String)> = missing
+                .into_iter()
+                .filter(|(a, _)| passed.contains(a))
+                .collect();
+            let more = missing.len().saturating_sub(MISSING_SHOWN);
+            missing.truncate(MISSING_SHOWN);
+            Ok((overview, (missing, more), frozen, requests, runs))
         })
         .await?;
+    let (missing, missing_more) = missing;
     let page = IndexPage {
         nav: Nav::of(&me),
         overview,
         missing,
+        missing_more,
         restricted,
         requests,
         runs,
