@@ -284,6 +284,11 @@ snapshot_journal_and_databases() {
   snapshot_databases
   cp --preserve="$PRESERVE" -- "$journal" "$STAGE/root/journal/journal" ||
     die 1 "cannot copy $journal with its xattrs"
+  # Every user's cap, beside the journal whose generation it names (coursemail's caps file).
+  if [ -f "$journal.caps" ]; then
+    cp --preserve="$PRESERVE" -- "$journal.caps" "$STAGE/root/journal/journal.caps" ||
+      die 1 "cannot copy $journal.caps"
+  fi
   cp --preserve="$PRESERVE" -- "$lock" "$STAGE/root/journal/journal.lock"
   exec {fd}<&-
   getfattr --absolute-names --only-values -n user.data_end -- "$STAGE/root/journal/journal" >/dev/null 2>&1 ||

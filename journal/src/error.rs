@@ -52,6 +52,28 @@ pub enum JournalError {
         /// Its actual length.
         len: usize,
     },
+    /// The caps file beside the journal is damaged.
+    #[error(
+        "caps file {}: {reason}; restore it from a backup, or remove it to lift every \
+         restriction (then restrict again)",
+        path.display()
+    )]
+    BadCaps {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The caps file belongs to another journal inode, for longer than a rebuild takes.
+    #[error(
+        "caps file {} belongs to another journal (an interrupted rebuild?); run `coursemail \
+         journal rebuild` to write both anew",
+        path.display()
+    )]
+    CapsOfAnotherJournal {
+        /// The caps file.
+        path: PathBuf,
+    },
     /// An offset that must fall on a record boundary does not.
     #[error(
         "journal {}: {what} is {value}, not a multiple of the 48-byte record size; \

@@ -105,6 +105,12 @@ impl JournalFile {
         }))
     }
 
+    /// The generation of the caps file this journal goes with (see [`crate::caps`]); `None`
+    /// for a journal that never had one.
+    pub fn caps_generation(&self) -> Result<Option<crate::caps::Generation>, JournalError> {
+        self.offset_attr(crate::caps::GENERATION_XATTR)
+    }
+
     /// The permission bits, so a rebuilt journal keeps what the operator chose.
     pub fn mode(&self) -> Result<u32, JournalError> {
         Ok(self.metadata()?.mode() & 0o7777)

@@ -11,7 +11,8 @@
 //! - [`store`]: `mail/`, one durably written file per message, never overwritten (SPEC §4).
 //! - [`session_log`]: `logs/`, one record per closed SMTP session: format, writing, reading (SPEC §6).
 //! - [`record`]: the pure 48-byte journal record codec (SPEC §5).
-//! - [`attrs`]: names and encoding of the journal's xattrs (`data_end`, per-user caps).
+//! - [`attrs`]: names and encoding of the journal's xattrs (`data_end`, the seed's caps).
+//! - [`caps`]: every user's cap in one file beside the journal, at any class size.
 //! - [`error`]: [`JournalError`], shared by writer, reader and verify.
 //! - `file`: one open journal inode, read through a single descriptor (internal).
 //! - [`writer`]: append, restrict and the other writer operations under the journal lock.
@@ -20,6 +21,7 @@
 //! - [`mod@verify`]: internal and external consistency checks.
 #![warn(missing_docs)]
 pub mod attrs;
+pub mod caps;
 pub mod durable;
 pub mod error;
 mod file;

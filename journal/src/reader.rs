@@ -1,8 +1,9 @@
 //! The reader's snapshot: the prefix of the journal one user may see, fixed at login (SPEC §5, §7).
 //!
 //! Opening costs the same for ten records or ten million: open, a few `fgetxattr` (the committed
-//! length, the user's cap, their running totals), one `fstat`, one `mmap` of exactly the prefix
-//! (nothing is read until a record is asked for). Nothing is written, so pop works with
+//! length and its running total), a binary search in the mapped caps file (or the seed's cap
+//! xattrs), one `fstat`, one `mmap` of exactly the prefix (nothing is read until a record is
+//! asked for). Nothing is written, so pop works with
 //! `journal/` mounted read-only.
 
 use std::io;
@@ -11,10 +12,23 @@ use std::path::{Path, PathBuf};
 use memmap2::{Mmap, MmapOptions};
 
 use crate::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, best_checkpoint, cap_xattr, octets_xattr};
+use crate::caps::{Cap, CapsFile, caps_path};
 use crate::error::JournalError;
 use crate::file::JournalFile;
 use crate::ids::Username;
 use crate::record::{RECORD_LEN, Record};
+
+/// How often a reader opens the journal again when it meets the caps file of another journal (a
+/// rebuild between its two renames), 5 ms apart.
+const REBUILD_RETRIES: u32 = 200;
+
+/// Where a user's cap comes from.
+enum CapSource {
+    /// The caps file (`None`: not capped).
+    File(Option<Cap>),
+    /// The seed's xattrs on the journal (no caps file yet).
+    Xattr,
+}
 
 /// The records one user may see, as of the moment it was opened.
 ///
@@ -35,23 +49,55 @@ impl Snapshot {
     /// Opens the journal at `path` as `user` sees it: up to their cap, or `data_end` if they have
     /// none (a cap above `data_end` is clamped, since bytes past it are not committed).
     pub fn open(path: &Path, user: &Username) -> Result<Snapshot, JournalError> {
-        let journal = JournalFile::open(path, false)?;
-        let end = journal
-            .data_end_attr()?
-            .ok_or_else(|| JournalError::NoDataEnd {
-                path: path.to_path_buf(),
-            })?;
+        // A rebuild swaps the journal and then its caps file: between the two, a reader meets
+        // a caps file of another generation and opens both again (see `caps`).
+        let caps_path = caps_path(path);
+        let mut attempts = 0;
+        let (journal, end, cap) = loop {
+            let journal = JournalFile::open(path, false)?;
+            // data_end before the caps: a freeze is durable before the release after it.
+            let end = journal
+                .data_end_attr()?
+                .ok_or_else(|| JournalError::NoDataEnd {
+                    path: path.to_path_buf(),
+                })?;
+            match CapsFile::open(&caps_path)? {
+                Some(caps) if Some(caps.generation()) == journal.caps_generation()? => {
+                    break (journal, end, CapSource::File(caps.lookup(user)));
+                }
+                Some(_) if attempts < REBUILD_RETRIES => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Some(_) => return Err(JournalError::CapsOfAnotherJournal { path: caps_path }),
+                None => break (journal, end, CapSource::Xattr),
+            }
+        };
         let cap_attr = cap_xattr(user);
-        let cap = journal.offset_attr(&cap_attr)?;
+        let (cap, cap_total) = match cap {
+            CapSource::File(found) => (
+                found.map(|c| c.offset),
+                found.map(|c| Checkpoint {
+                    offset: c.offset,
+                    octets: c.octets,
+                }),
+            ),
+            CapSource::Xattr => {
+                let cap = journal.offset_attr(&cap_attr)?;
+                let total = match cap {
+                    Some(_) => journal.checkpoint(&octets_xattr(&cap_attr))?,
+                    None => None,
+                };
+                (cap, total)
+            }
+        };
         let (what, limit) = match cap {
             Some(cap) if cap < end => (format!("the cap of {user}"), cap),
             _ => ("data_end".to_string(), end),
         };
         journal.check_prefix(&what, limit)?;
         let mut totals = vec![journal.checkpoint(DATA_END_OCTETS_XATTR)?];
-        if cap.is_some() {
-            totals.push(journal.checkpoint(&octets_xattr(&cap_attr))?);
-        }
+        totals.push(cap_total);
         let start = best_checkpoint(limit, totals.into_iter().flatten());
         let len = usize::try_from(limit / RECORD_LEN as u64).map_err(|_| {
             let too_big =

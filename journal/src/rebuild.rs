@@ -20,11 +20,12 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, octets_xattr};
+use crate::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, cap_xattr, octets_xattr};
+use crate::caps::{Cap, CapsFile, caps_path};
 use crate::durable::{Swap, create_new, exchange, parent_dir, sync_dir, with_suffix};
 use crate::error::JournalError;
 use crate::file::{JournalFile, RawCap};
-use crate::ids::MessageId;
+use crate::ids::{MessageId, Username};
 use crate::record::{RECORD_LEN, Record};
 use crate::store::{MailStore, StoreError};
 
@@ -168,19 +169,71 @@ pub(crate) fn run(
             .iter()
             .map(|r| old_journal.entries.get(&r.name).map(|e| e.position)),
     );
-    let caps: Vec<CapChange> = old
-        .raw_caps()?
+    // Caps come from the caps file, or the seed's xattrs while there is none; the rebuilt ones
+    // go back where they came from.
+    let caps_file = CapsFile::open(&caps_path(old.path()))?;
+    let raw_caps: Vec<RawCap> = match &caps_file {
+        Some(file) => file
+            .entries()?
+            .into_iter()
+            .map(|(user, cap)| RawCap {
+                attr: cap_xattr(&user),
+                owner: user.to_string(),
+                value: Ok(cap.offset),
+            })
+            .collect(),
+        None => old.raw_caps()?,
+    };
+    let caps: Vec<CapChange> = raw_caps
         .into_iter()
         .map(|raw| translate_cap(raw, old_journal.records, &translation))
         .collect();
 
     let data_end = records.len() as u64 * RECORD_LEN as u64;
-    let written = write_new(old, &temp, &records, &caps, data_end);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(e);
+    let xattr_caps: &[CapChange] = if caps_file.is_some() { &[] } else { &caps };
+    let generation = caps_file.as_ref().map(|_| crate::caps::new_generation());
+    let written = write_new(old, &temp, &records, xattr_caps, data_end, generation);
+    let sums = match written {
+        Ok(sums) => sums,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    // The translated caps file names the new journal's generation: written beside before the
+    // swap, renamed
+    // into place right after it (readers in between open both again; a writer that finds it
+    // left there by a crash finishes the rename).
+    let pending = pending_caps_path(old.path());
+    if caps_file.is_some() {
+        let generation = generation.unwrap_or_default();
+        let translated: std::collections::BTreeMap<Username, Cap> = caps
+            .iter()
+            .filter_map(|c| {
+                let user = Username::parse(&c.owner).ok()?;
+                let below = usize::try_from(c.new / RECORD_LEN as u64).ok()?;
+                let octets = sums.get(below).copied().unwrap_or(0);
+                Some((
+                    user,
+                    Cap {
+                        offset: c.new,
+                        octets,
+                    },
+                ))
+            })
+            .collect();
+        if let Err(e) = crate::caps::write(&pending, generation, &translated, old.mode()? & 0o666) {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
     }
     swap_in(&temp, old.path())?;
+    if caps_file.is_some() {
+        let live = caps_path(old.path());
+        fs::rename(&pending, &live).map_err(JournalError::io("rename", &pending))?;
+        let dir = parent_dir(&live);
+        sync_dir(dir).map_err(JournalError::io("fsync", dir))?;
+    }
 
     let report = RebuildReport {
         records: records.len() as u64,
@@ -192,6 +245,11 @@ pub(crate) fn run(
     tracing::info!(path = %old.path().display(), records = report.records,
         missing = report.missing.len(), caps = report.caps.len(), "journal rebuilt");
     Ok(report)
+}
+
+/// Where a rebuild writes the translated caps file before renaming it into place.
+pub(crate) fn pending_caps_path(journal: &Path) -> std::path::PathBuf {
+    with_suffix(journal, ".caps.rebuild")
 }
 
 fn remove_stale(temp: &Path) -> Result<bool, JournalError> {
@@ -305,13 +363,17 @@ fn translate_cap(raw: RawCap, old_records: u64, translation: &CapTranslation) ->
     }
 }
 
+/// Writes the new journal at `temp` with `caps` as xattrs and, when its caps live in a caps
+/// file, the `generation` of that file; returns the running totals (the sum of the sizes of
+/// the first k records, for every k).
 fn write_new(
     old: &JournalFile,
     temp: &Path,
     records: &[Record],
     caps: &[CapChange],
     data_end: u64,
-) -> Result<(), JournalError> {
+    generation: Option<crate::caps::Generation>,
+) -> Result<Vec<u64>, JournalError> {
     let file = create_new(temp, old.mode()?).map_err(JournalError::io("create", temp))?;
     keep_owner(old, &file, temp);
     let mut out = BufWriter::new(file);
@@ -340,13 +402,17 @@ fn write_new(
             new.set_checkpoint(&octets_xattr(&cap.attr), total)?;
         }
     }
+    if let Some(generation) = generation {
+        new.set_offset_attr(crate::caps::GENERATION_XATTR, generation)?;
+    }
     new.set_offset_attr(DATA_END_XATTR, data_end)?;
     if let Some(total) = total_at(data_end) {
         new.set_checkpoint(DATA_END_OCTETS_XATTR, total)?;
     }
     new.sync_all()?;
     let dir = parent_dir(temp);
-    sync_dir(dir).map_err(JournalError::io("fsync", dir))
+    sync_dir(dir).map_err(JournalError::io("fsync", dir))?;
+    Ok(sums)
 }
 
 /// Gives the new journal the old one's owner, so a rebuild run as root does not lock pop out.

@@ -52,7 +52,13 @@ pub fn verify(
     let (data_end, end) = committed_prefix(&file, file_len, &mut report.internal)?;
     let caps = file.raw_caps()?;
     check_caps(&caps, data_end, &mut report.internal);
-    let totals = running_totals(&file, &caps, data_end, &mut report.internal)?;
+    let mut totals = running_totals(&file, &caps, data_end, &mut report.internal)?;
+    totals.extend(check_caps_file(
+        journal,
+        &file,
+        data_end,
+        &mut report.internal,
+    )?);
     // The true sum at each offset a running total names; `None` once a record is unreadable.
     let mut sums_at: HashMap<u64, Option<u64>> =
         totals.iter().map(|(_, c)| (c.offset, None)).collect();
@@ -180,6 +186,63 @@ fn check_caps(caps: &[RawCap], data_end: Option<u64>, internal: &mut Vec<String>
             internal.push(format!("cap {} = {value} is past data_end {end}", cap.attr));
         }
     }
+}
+
+/// Checks the caps file, if there is one: well formed, sorted, valid usernames, for this
+/// journal, caps on record boundaries within `data_end`. Returns its running totals,
+/// to be checked against the records like the xattrs'.
+fn check_caps_file(
+    journal: &Path,
+    file: &JournalFile,
+    data_end: Option<u64>,
+    internal: &mut Vec<String>,
+) -> Result<Vec<(String, Checkpoint)>, JournalError> {
+    let path = crate::caps::caps_path(journal);
+    let caps = match crate::caps::CapsFile::open(&path) {
+        Ok(Some(caps)) => caps,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e @ JournalError::BadCaps { .. }) => {
+            internal.push(e.to_string());
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    if Some(caps.generation()) != file.caps_generation()? {
+        internal.push(format!(
+            "caps file {} belongs to another journal (an interrupted rebuild?)",
+            path.display()
+        ));
+    }
+    let entries = match caps.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            internal.push(e.to_string());
+            return Ok(Vec::new());
+        }
+    };
+    let mut totals = Vec::new();
+    for (user, cap) in entries {
+        if !cap.offset.is_multiple_of(RECORD_LEN as u64) {
+            internal.push(format!(
+                "cap of {user} in the caps file = {}, not a multiple of the 48-byte record size",
+                cap.offset
+            ));
+        } else if let Some(end) = data_end.filter(|&end| cap.offset > end) {
+            internal.push(format!(
+                "cap of {user} in the caps file = {} is past data_end {end}",
+                cap.offset
+            ));
+        } else {
+            totals.push((
+                format!("the running total of {user}'s cap"),
+                Checkpoint {
+                    offset: cap.offset,
+                    octets: cap.octets,
+                },
+            ));
+        }
+    }
+    Ok(totals)
 }
 
 /// The running totals present (beside `data_end` and each cap) whose shape is sound, to be

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use crate::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, cap_xattr, octets_xattr};
+use crate::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, octets_xattr};
+use crate::caps::{self, Cap, CapsFile, caps_path};
 use crate::durable::{create_new, parent_dir, sync_dir, with_suffix};
 use crate::error::JournalError;
-use crate::file::{FileIdentity, JournalFile};
+use crate::file::{FileIdentity, JournalFile, RawCap};
 use crate::ids::{MessageId, Username};
 use crate::rebuild;
 // Rebuild is a writer operation; its types live with its implementation.
@@ -275,32 +276,114 @@ impl JournalWriter {
 
     /// Changes `user`'s cap (see [`Restriction`]).
     pub fn restrict(&self, user: &Username, how: Restriction) -> Result<(), JournalError> {
+        self.restrict_many(&[(user.clone(), how)])
+    }
+
+    /// Changes the caps of every user of `changes` in one locked step: the caps file is
+    /// replaced once (one fsync), so a deadline freezes a thousand students as cheaply as one,
+    /// and either all of the changes are visible or none is. Caps still kept in the seed's
+    /// xattrs move into the caps file with the first change (see [`crate::caps`]).
+    pub fn restrict_many(&self, changes: &[(Username, Restriction)]) -> Result<(), JournalError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let held = self.hold()?;
         let journal = &held.journal;
         let end = journal.data_end()?;
-        let attr = cap_xattr(user);
-        match how {
-            Restriction::Deny if journal.has_attr(&attr)? => {
-                tracing::info!(%user, "already restricted, keeping the earlier cap");
-                return Ok(());
-            }
-            Restriction::Deny | Restriction::Update => {
-                let total = Checkpoint {
-                    offset: end,
-                    octets: self.octets_at(journal, end)?,
-                };
-                journal.set_offset_attr(&attr, end)?;
-                // After the cap, so a crash in between leaves a total for an older offset.
-                journal.set_checkpoint(&octets_xattr(&attr), total)?;
-            }
-            Restriction::Allow => {
-                journal.remove_attr(&attr)?;
-                journal.remove_attr(&octets_xattr(&attr))?;
+        let (mut caps, legacy) = self.current_caps(journal)?;
+        let mut total = None;
+        for (user, how) in changes {
+            match how {
+                Restriction::Deny if caps.contains_key(user) => {
+                    tracing::info!(%user, "already restricted, keeping the earlier cap");
+                }
+                Restriction::Deny | Restriction::Update => {
+                    let octets = match total {
+                        Some(octets) => octets,
+                        None => *total.insert(self.octets_at(journal, end)?),
+                    };
+                    caps.insert(
+                        user.clone(),
+                        Cap {
+                            offset: end,
+                            octets,
+                        },
+                    );
+                }
+                Restriction::Allow => {
+                    caps.remove(user);
+                }
             }
         }
+        let mode = journal.mode()? & 0o666;
+        let generation = match journal.caps_generation()? {
+            Some(generation) => generation,
+            None => {
+                // The journal names its caps file's generation before the file exists.
+                let generation = caps::new_generation();
+                journal.set_offset_attr(caps::GENERATION_XATTR, generation)?;
+                journal.sync_all()?;
+                generation
+            }
+        };
+        caps::write(&caps_path(&self.path), generation, &caps, mode)?;
+        // The caps file is durable and wins from now on; the seed's xattrs go.
+        for raw in legacy {
+            journal.remove_attr(&raw.attr)?;
+            journal.remove_attr(&octets_xattr(&raw.attr))?;
+        }
         journal.sync_all()?;
-        tracing::info!(%user, restriction = %how, data_end = end, "journal restriction");
+        tracing::info!(
+            changes = changes.len(),
+            restricted = caps.len(),
+            data_end = end,
+            "journal restrictions"
+        );
         Ok(())
+    }
+
+    /// The caps in force, under the lock: the caps file's, or the seed's xattrs (returned too,
+    /// to be removed once moved into a caps file). A caps file of another generation is what a
+    /// rebuild that stopped between its two renames leaves: its finished caps file is taken
+    /// from beside it.
+    fn current_caps(
+        &self,
+        journal: &JournalFile,
+    ) -> Result<(std::collections::BTreeMap<Username, Cap>, Vec<RawCap>), JournalError> {
+        let path = caps_path(&self.path);
+        let generation = journal.caps_generation()?;
+        if let Some(file) = CapsFile::open(&path)? {
+            if Some(file.generation()) == generation {
+                return Ok((file.entries()?, Vec::new()));
+            }
+            let pending = crate::rebuild::pending_caps_path(&self.path);
+            match CapsFile::open(&pending)? {
+                Some(done) if Some(done.generation()) == generation => {
+                    let entries = done.entries()?;
+                    std::fs::rename(&pending, &path)
+                        .map_err(JournalError::io("rename", &pending))?;
+                    tracing::warn!("finished the caps file of an interrupted rebuild");
+                    return Ok((entries, Vec::new()));
+                }
+                _ => return Err(JournalError::CapsOfAnotherJournal { path }),
+            }
+        }
+        let legacy = journal.raw_caps()?;
+        let mut caps = std::collections::BTreeMap::new();
+        for raw in &legacy {
+            let Ok(user) = Username::parse(&raw.owner) else {
+                tracing::warn!(attr = %raw.attr, "cap attribute does not name a valid user; dropped");
+                continue;
+            };
+            // A malformed value hides everything, as a reader would have shown.
+            let offset = raw.value.unwrap_or(0);
+            let octets = match journal.checkpoint(&octets_xattr(&raw.attr))? {
+                Some(total) if total.offset == offset => total.octets,
+                _ => self.octets_at(journal, offset)?,
+            };
+            caps.insert(user, Cap { offset, octets });
+        }
+        Ok((caps, legacy))
     }
 
     /// The running total at `end`: from the journal's checkpoint when it is current, otherwise
@@ -312,12 +395,20 @@ impl JournalWriter {
         }
     }
 
-    /// Every user's cap in bytes (the unit of `data_end`), sorted by username.
+    /// Every user's cap in bytes (the unit of `data_end`), sorted by username: from the caps
+    /// file, or the seed's xattrs while there is none.
     ///
     /// Cap xattrs whose name is not a valid username cannot apply to anyone; they are skipped
     /// here and reported by verify.
     pub fn caps(&self) -> Result<Vec<(Username, u64)>, JournalError> {
         let journal = self.view()?;
+        if let Some(file) = CapsFile::open(&caps_path(&self.path))? {
+            return Ok(file
+                .entries()?
+                .into_iter()
+                .map(|(user, cap)| (user, cap.offset))
+                .collect());
+        }
         let mut caps = Vec::new();
         for raw in journal.raw_caps()? {
             let Ok(user) = Username::parse(&raw.owner) else {

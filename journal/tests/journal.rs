@@ -6,7 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 
 use common::{Fixture, assert_octets_match, get_offset, names, names_of, set_offset, user_named};
-use journal::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, cap_xattr, octets_xattr};
+use journal::attrs::{Checkpoint, DATA_END_OCTETS_XATTR, DATA_END_XATTR, cap_xattr};
 use journal::{
     AppendOutcome, JournalError, JournalWriter, RECORD_LEN, Record, RecordError, Restriction,
     Snapshot,
@@ -396,14 +396,13 @@ fn snapshot_octets_add_up_the_visible_sizes_from_the_running_total() {
     let frozen = Snapshot::open(&fx.journal, &user_named("frozen")).unwrap();
     let early_octets = (early[0].size + early[1].size) as u64;
     assert_eq!(frozen.octets().unwrap(), early_octets);
-    let cap_total = Checkpoint::decode(
-        &xattr::get(&fx.journal, octets_xattr(&cap_xattr(&user_named("frozen"))))
-            .unwrap()
-            .unwrap(),
-    );
+    // The cap and its running total live in the caps file beside the journal.
+    let caps = journal::caps::CapsFile::open(&journal::caps::caps_path(&fx.journal))
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        cap_total,
-        Some(Checkpoint {
+        caps.lookup(&user_named("frozen")),
+        Some(journal::caps::Cap {
             offset: 2 * R,
             octets: early_octets
         })
@@ -504,4 +503,62 @@ fn reading_the_journal_does_not_wait_for_a_busy_writer() {
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("reads finish while the lock is held");
     assert_eq!((count, end, caps.len()), (2, 2 * RECORD_LEN as u64, 0));
+}
+
+/// A large course's first deadline (issue: "No space left on device" past ~90 frozen students,
+/// every cap being two xattrs on the one journal file): 10,000 students frozen in one step.
+#[test]
+fn ten_thousand_students_are_frozen_in_one_step() {
+    let fx = Fixture::new();
+    let writer = fx.writer();
+    writer.append(&[fx.message("before")]).unwrap();
+    let delinquent: Vec<(journal::Username, Restriction)> = (0..10_000)
+        .map(|i| (user_named(&format!("s{i:05}")), Restriction::Deny))
+        .collect();
+    writer.restrict_many(&delinquent).unwrap();
+    writer
+        .append(&[fx.message("released after the freeze")])
+        .unwrap();
+    assert_eq!(writer.caps().unwrap().len(), 10_000);
+    assert_eq!(fx.visible("s04242").len(), 1, "frozen before the release");
+    assert_eq!(fx.visible("s09999").len(), 1);
+    assert_eq!(fx.visible("teacher").len(), 2, "nobody else is capped");
+    // Lifting one leaves the others frozen.
+    writer
+        .restrict(&user_named("s04242"), Restriction::Allow)
+        .unwrap();
+    assert_eq!(fx.visible("s04242").len(), 2);
+    assert_eq!(fx.visible("s04243").len(), 1);
+    assert!(verify_ok(&fx), "verify accepts the caps file");
+}
+
+/// A seed journal keeps its caps in xattrs: they are honoured as they are, and move into the
+/// caps file, exactly, with the first restriction written.
+#[test]
+fn the_seeds_xattr_caps_are_honoured_and_moved_into_the_caps_file() {
+    let fx = Fixture::new();
+    let writer = fx.writer();
+    writer
+        .append(&[fx.message("one"), fx.message("two")])
+        .unwrap();
+    set_offset(&fx.journal, &cap_xattr(&user_named("bob")), R);
+    writer.append(&[fx.message("three")]).unwrap();
+    assert_eq!(fx.visible("bob").len(), 1, "the seed's cap applies");
+    writer
+        .restrict(&user_named("carol"), Restriction::Deny)
+        .unwrap();
+    assert_eq!(fx.visible("bob").len(), 1, "bob's cap moved, unchanged");
+    assert_eq!(fx.visible("carol").len(), 3);
+    assert_eq!(
+        get_offset(&fx.journal, &cap_xattr(&user_named("bob"))),
+        None
+    );
+    let caps: Vec<(String, u64)> = writer
+        .caps()
+        .unwrap()
+        .into_iter()
+        .map(|(u, c)| (u.to_string(), c))
+        .collect();
+    assert_eq!(caps, [("bob".to_string(), R), ("carol".to_string(), 3 * R)]);
+    assert!(verify_ok(&fx));
 }

@@ -41,9 +41,11 @@ pub(super) fn run(
         .map(|g| &g.username)
         .filter(|u| oopsies.contains(*u))
         .collect();
-    for user in &allow {
-        runner.journal.restrict(user, Restriction::Allow)?;
-    }
+    let lift: Vec<(Username, Restriction)> = allow
+        .iter()
+        .map(|u| ((*u).clone(), Restriction::Allow))
+        .collect();
+    runner.journal.restrict_many(&lift)?;
     let released = release::release(runner, &latest)?;
     let auto_zeroed = db.auto_zero(name, Component::Final, &zeros, now)?;
     Ok(RunSummary {

@@ -31,9 +31,13 @@ pub(super) fn run(
             None => delinquent.push(student.clone()),
         }
     }
-    for student in &delinquent {
-        runner.journal.restrict(student, Restriction::Deny)?;
-    }
+    // Every delinquent frozen in one step (one caps file written), before anything of this
+    // deadline is released (SPEC §9).
+    let freeze: Vec<(Username, Restriction)> = delinquent
+        .iter()
+        .map(|s| (s.clone(), Restriction::Deny))
+        .collect();
+    runner.journal.restrict_many(&freeze)?;
     let submitters: Vec<Username> = latest.iter().map(|g| g.username.clone()).collect();
     let pairs = db.record_cycle_once(name, || cycle::draw(&submitters, cycle::random_seed()))?;
     tracing::debug!(assignment = %name, reviews = pairs.len(), "peer-review cycle");

@@ -38,7 +38,8 @@ for n in sorted(uidls, key=int):
     for line in pop.top(int(n), 0)[1]:
         name, _, value = line.decode().partition(":")
         head.setdefault(name.lower(), value.strip())
-    if (head.get("from") == f"<{author}>" and head.get("to") == f"<{to}>"
+    # The server's From carries the account's full name (SPEC §4): `Full Name <user@host>`.
+    if (head.get("from", "").endswith(f"<{author}>") and head.get("to") == f"<{to}>"
             and re.search(r"\[RFC PATCH v\d+ 0/\d+\]", head.get("subject", ""))):
         found.append(uidls[n])
 pop.quit()
