@@ -80,6 +80,7 @@ fn overview_rows(
         denis::AssignmentName,
         denis::db::overview::AssignmentCounts,
     >,
+    students: usize,
     missing: &[(String, String)],
     frozen: &[String],
     now: i64,
@@ -108,7 +109,9 @@ fn overview_rows(
             OverviewRow {
                 next,
                 submitted: c.initial,
-                missing: missing_here.len(),
+                // Counted for every assignment; named (and checked for a freeze) only where its
+                // initial deadline has passed.
+                missing: students.saturating_sub(usize::try_from(c.initial).unwrap_or(usize::MAX)),
                 frozen: missing_here.iter().filter(|u| frozen.contains(u)).count(),
                 reviews: c.reviews,
                 finals: c.finals,
@@ -146,19 +149,39 @@ pub(super) async fn index(
 ) -> Result<Html<String>, WebError> {
     let (overview, missing, restricted, requests, runs) = state
         .blocking(|s| {
-            let missing: Vec<(String, String)> = s
-                .course
-                .missing(&Filter::default(), &s.accounts)?
-                .into_iter()
-                .map(|m| (m.assignment.to_string(), m.username.to_string()))
-                .collect();
+            let assignments = s.course.list_assignments()?;
+            let students = s
+                .accounts
+                .list_users()?
+                .iter()
+                .filter(|u| u.role == accounts::Role::Student)
+                .count();
+            // The students to chase: missing once an initial deadline has passed. Only those
+            // assignments are asked (a query per student each); the others are counted.
+            let now_us = view::now().saturating_mul(1_000_000);
+            let mut missing: Vec<(String, String)> = Vec::new();
+            for a in assignments
+                .iter()
+                .filter(|a| denis::Deadlines::passed(a.deadlines.initial, now_us))
+            {
+                let only = Filter {
+                    assignment: Some(a.name.clone()),
+                    user: None,
+                };
+                missing.extend(
+                    s.course
+                        .missing(&only, &s.accounts)?
+                        .into_iter()
+                        .map(|m| (m.assignment.to_string(), m.username.to_string())),
+                );
+            }
             let all_runs = s.course.deadline_runs(None)?;
             let frozen = restricted(s);
-            let assignments = s.course.list_assignments()?;
             let overview = overview_rows(
                 &assignments,
                 &all_runs,
                 &s.course.assignment_counts()?,
+                students,
                 &missing,
                 frozen.as_deref().unwrap_or_default(),
                 view::now(),
@@ -185,18 +208,7 @@ pub(super) async fn index(
                 .iter()
                 .map(RequestView::of)
                 .collect();
-            // The list names whom to chase: students still missing once an initial deadline
-            // has passed, a page's worth; the overview counts everyone.
-            let now_us = view::now().saturating_mul(1_000_000);
-            let passed: Vec<String> = assignments
-                .iter()
-                .filter(|a| denis::Deadlines::passed(a.deadlines.initial, now_us))
-                .map(|a| a.name.to_string())
-                .collect();
-            let mut missing: Vec<(String, String)> = missing
-                .into_iter()
-                .filter(|(a, _)| passed.contains(a))
-                .collect();
+            // A page's worth of names; the overview counts everyone.
             let more = missing.len().saturating_sub(MISSING_SHOWN);
             missing.truncate(MISSING_SHOWN);
             Ok((overview, (missing, more), frozen, requests, runs))
