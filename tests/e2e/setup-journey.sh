@@ -17,7 +17,8 @@ expect_contains "$usage" "git send-email" "git send-email is installed (git-emai
 
 LIB="$(dirname "$0")/lib"
 SHOTS="$(cd "$(dirname "$0")/../.." && pwd)/target/screenshots"
-mkdir -p "$SHOTS" "$WORK/page" "$WORK/page2" "$WORK/profile" "$WORK/profile2" "$WORK/bin"
+mkdir -p "$SHOTS" "$WORK/page" "$WORK/page2" "$WORK/page3" "$WORK/profile" "$WORK/profile2" \
+  "$WORK/profile3" "$WORK/bin"
 
 start_up
 expect_contains "$(cat "$WORK/up.log")" "mail domain  course.localhost" "the default mail domain"
@@ -26,6 +27,7 @@ WEB_PORT=$(sed -n 's|.*web  *http://[^:]*:\([0-9]*\)/$|\1|p' "$WORK/up.log")
 [ -n "$WEB_PORT" ] || fail "no web port in: $(cat "$WORK/up.log")"
 echo 'alice password 1' | cm user add alice --full-name 'Alice Liddell' --password-stdin >/dev/null
 echo 'bob password 22' | cm user add bob --full-name 'Bob Builder' --password-stdin >/dev/null
+echo 'teach password 3' | cm user add teach --full-name 'The Teacher' --instructor --password-stdin >/dev/null
 cm assignment dummy hw1 >/dev/null
 
 DRIVER_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -146,7 +148,16 @@ expect_eq "$(grep -c '^Subject: .*PATCH v1' "$BOB_HOME/Mail/course.mbox")" 4 \
 python3 "$LIB/setup_journey.py" "http://localhost:$WEB_PORT" "http://127.0.0.1:$DRIVER_PORT" \
   "$SHOTS" "$WORK/profile2" "$WORK/page2" alice 'alice password 1' /dashboard /activity \
   || fail "alice's dashboard in the browser"
-for page in setup dashboard activity; do
+# The instructor's side of it: the overview, every session, and alice's series on one page.
+ALICE_SERIES=$(cm inspect submissions --user alice | awk '/hw1/ && /patchset/ {print $1; exit}')
+[ -n "$ALICE_SERIES" ] || fail "no patchset of alice in: $(cm inspect submissions --user alice)"
+python3 "$LIB/setup_journey.py" "http://localhost:$WEB_PORT" "http://127.0.0.1:$DRIVER_PORT" \
+  "$SHOTS" "$WORK/profile3" "$WORK/page3" teach 'teach password 3' \
+  /instructor/ /instructor/submissions "/instructor/submissions/$ALICE_SERIES" \
+  || fail "the instructor's pages in the browser"
+mv "$SHOTS/instructor-submissions-$ALICE_SERIES.png" "$SHOTS/instructor-submission.png"
+mv "$SHOTS/instructor-submissions-$ALICE_SERIES-phone.png" "$SHOTS/instructor-submission-phone.png"
+for page in setup dashboard activity instructor instructor-submissions instructor-submission; do
   [ -s "$SHOTS/$page.png" ] && [ -s "$SHOTS/$page-phone.png" ] || fail "no screenshot of $page"
 done
 

@@ -50,7 +50,7 @@ pub struct SubmissionView {
 }
 
 /// The `Subject` of a stored message, decoded; empty when it has none or cannot be read.
-fn subject_of(mail: &journal::store::MailStore, id: &journal::MessageId) -> String {
+pub fn subject_of(mail: &journal::store::MailStore, id: &journal::MessageId) -> String {
     use std::io::Read as _;
     let mut header = Vec::with_capacity(4096);
     let read =

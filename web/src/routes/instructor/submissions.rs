@@ -41,7 +41,16 @@ pub(super) struct RawPage {
     nav: Nav,
     id: String,
     user: String,
-    messages: Vec<(String, String)>,
+    /// The student's full name.
+    full_name: String,
+    /// What it is: subject and version, kind, assignment, component, status.
+    row: SubmissionView,
+    /// Its automated findings, as (severity, message).
+    findings: Vec<(String, String)>,
+    /// Where its grade is entered: the grades page filtered to this student and assignment.
+    grade_link: String,
+    /// Each message: (id, subject, the message as stored).
+    messages: Vec<(String, String, String)>,
 }
 
 /// Query of the submissions and grades pages.
@@ -123,11 +132,22 @@ pub(super) async fn raw_submission(
     Path(raw): Path<String>,
 ) -> Result<Html<String>, WebError> {
     let id = SubmissionId::parse(&raw).map_err(|_| WebError::NotFound)?;
-    let (user, messages) = state
+    let (sub, full_name, findings, messages) = state
         .blocking(move |s| {
             let Some(sub) = s.course.submission(&id)? else {
                 return Err(WebError::NotFound);
             };
+            let full_name = s
+                .accounts
+                .get_user(&sub.username)?
+                .map(|u| u.full_name)
+                .unwrap_or_default();
+            let findings = s
+                .course
+                .findings(&id)?
+                .into_iter()
+                .map(|f| (f.severity.to_string(), f.message))
+                .collect();
             let mut messages = Vec::new();
             let count = u16::try_from(sub.message_count).unwrap_or(u16::MAX);
             for index in 1..=count {
@@ -137,15 +157,29 @@ pub(super) async fn raw_submission(
                         .into_owned(),
                     Err(e) => format!("(cannot read this message: {e})"),
                 };
-                messages.push((mid.as_str().to_string(), text));
+                let subject = crate::routes::student::subject_of(&s.mail, &mid);
+                messages.push((mid.as_str().to_string(), subject, text));
             }
-            Ok((sub.username.to_string(), messages))
+            let row = SubmissionView::with_subject(&sub, &s.mail);
+            Ok((sub, (full_name, row), findings, messages))
         })
         .await?;
+    let (full_name, row) = full_name;
+    let grade_link = view::url(
+        "/instructor/grades",
+        &[
+            ("user", sub.username.as_str()),
+            ("assignment", sub.assignment.as_ref().map_or("", |a| a.as_str())),
+        ],
+    );
     let page = RawPage {
         nav: Nav::of(&me),
         id: raw,
-        user,
+        user: sub.username.to_string(),
+        full_name,
+        row,
+        findings,
+        grade_link,
         messages,
     };
     Ok(Html(page.render()?))
