@@ -899,6 +899,19 @@ async fn past_deadlines_need_confirming_and_destructive_actions_ask_first() {
     let refused = app.post("/instructor/assignments", &cookie, &past).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("in the past"), "{}", refused.body);
+    // The form comes back with what was typed, the reason beside it.
+    assert!(
+        refused
+            .body
+            .contains("name=\"name\" required value=\"hw5\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"2016-01-01T10:00\""),
+        "{}",
+        refused.body
+    );
     assert!(app.state.0.course.get_assignment("hw5").unwrap().is_none());
     let confirmed = app
         .post(

@@ -4,6 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use denis::{AssignmentName, Deadline, Deadlines, NewAssignment, RequestAction};
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub(super) struct AssignmentsPage {
     zone: String,
     /// What the last change did.
     notice: Option<String>,
+    /// The create form: empty, or as typed with its error.
+    create: CreateForm,
 }
 
 /// `GET /instructor/assignments`.
@@ -47,6 +50,29 @@ pub(super) async fn assignments(
     State(state): State<AppState>,
     Instructor(me): Instructor,
     Query(query): Query<NoticeQuery>,
+) -> Result<Html<String>, WebError> {
+    let notice = query.notice();
+    assignments_page(&state, &me, notice, CreateForm::default()).await
+}
+
+/// The create form as typed, with the error that sent it back (empty on a fresh page).
+#[derive(Debug, Default)]
+pub(super) struct CreateForm {
+    name: String,
+    initial: String,
+    peer_review: String,
+    final_: String,
+    dummy: bool,
+    confirm_past: bool,
+    error: Option<String>,
+}
+
+/// The assignments page, with the create form as `create` says.
+async fn assignments_page(
+    state: &AppState,
+    me: &crate::session::CurrentUser,
+    notice: Option<String>,
+    create: CreateForm,
 ) -> Result<Html<String>, WebError> {
     let now = view::now();
     let assignments = state
@@ -65,10 +91,11 @@ pub(super) async fn assignments(
         })
         .collect();
     let page = AssignmentsPage {
-        nav: Nav::of(&me),
+        nav: Nav::of(me),
         assignments,
         zone: view::time_zone().iana_name().unwrap_or("UTC").to_string(),
-        notice: query.notice(),
+        notice,
+        create,
     };
     Ok(Html(page.render()?))
 }
@@ -156,6 +183,30 @@ pub(super) async fn create_assignment(
     Form(form): Form<AssignmentForm>,
 ) -> Result<Response, WebError> {
     me.check_csrf(&form.csrf)?;
+    match create(&state, &form).await {
+        Ok(created) => {
+            Ok(Redirect::to(&format!("/instructor/assignments?created={created}")).into_response())
+        }
+        // A mistake comes back on the same page, with what was typed and the reason beside it.
+        Err(WebError::BadRequest(error)) => {
+            let typed = CreateForm {
+                name: form.name,
+                initial: form.initial,
+                peer_review: form.peer_review,
+                final_: form.final_,
+                dummy: form.dummy.is_some(),
+                confirm_past: form.confirm_past.is_some(),
+                error: Some(error),
+            };
+            let page = assignments_page(&state, &me, None, typed).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the assignment `form` describes; returns its name.
+async fn create(state: &AppState, form: &AssignmentForm) -> Result<String, WebError> {
     let name =
         AssignmentName::parse(form.name.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
     let new = if form.dummy.is_some() {
@@ -184,7 +235,7 @@ pub(super) async fn create_assignment(
                 .map_err(|e| WebError::BadRequest(e.to_string()))
         })
         .await?;
-    Ok(Redirect::to(&format!("/instructor/assignments?created={created}")).into_response())
+    Ok(created)
 }
 
 /// `POST /instructor/assignments/{name}/alter`: change some deadlines of a scheduled assignment.

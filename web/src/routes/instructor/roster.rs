@@ -4,6 +4,7 @@
 use accounts::{NewUser, Role, Username};
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -12,7 +13,7 @@ use crate::extract::{Form, Query};
 use crate::routes::auth::CsrfForm;
 use crate::session::Instructor;
 use crate::state::{AppState, Inner};
-use crate::view::Nav;
+use crate::view::{self, Nav};
 
 use super::ConfirmPage;
 
@@ -113,8 +114,10 @@ pub(super) struct RosterPage {
     nav: Nav,
     /// The instructor looking: their own row offers no reset or withdraw.
     me: String,
-    /// How many students the import that led here added.
-    imported: Option<u32>,
+    /// What the change that led here did.
+    notice: Option<String>,
+    /// The forms as typed, when one came back with an error.
+    typed: Typed,
     users: Vec<UserView>,
 }
 
@@ -122,6 +125,23 @@ pub(super) struct RosterPage {
 #[derive(Deserialize)]
 pub(super) struct RosterQuery {
     imported: Option<u32>,
+    added: Option<String>,
+}
+
+impl RosterQuery {
+    /// What the change that led here did; only a valid username or a number reaches the page.
+    fn notice(&self) -> Option<String> {
+        if let Some(count) = self.imported {
+            let s = if count == 1 { "" } else { "s" };
+            return Some(format!(
+                "Imported {count} student{s}; each registers with their student id."
+            ));
+        }
+        self.added
+            .as_deref()
+            .and_then(|u| Username::parse(u).ok())
+            .map(|u| format!("Added {u}."))
+    }
 }
 
 /// Refuses an action on the instructor's own account: reset or withdrawn, they would be
@@ -190,6 +210,29 @@ pub(super) async fn roster(
     Instructor(me): Instructor,
     Query(query): Query<RosterQuery>,
 ) -> Result<Html<String>, WebError> {
+    let notice = query.notice();
+    roster_page(&state, &me, notice, Typed::default()).await
+}
+
+/// The roster's forms as typed, with the error that sent one back (empty on a fresh page).
+#[derive(Debug, Default)]
+pub(super) struct Typed {
+    username: String,
+    full_name: String,
+    student_id: String,
+    instructor: bool,
+    add_error: Option<String>,
+    csv: String,
+    import_error: Option<String>,
+}
+
+/// The roster page, its forms as `typed` says.
+async fn roster_page(
+    state: &AppState,
+    me: &crate::session::CurrentUser,
+    notice: Option<String>,
+    typed: Typed,
+) -> Result<Html<String>, WebError> {
     let users = state
         .blocking(|s| Ok(s.accounts.list_users()?))
         .await?
@@ -203,9 +246,10 @@ pub(super) async fn roster(
         })
         .collect();
     let page = RosterPage {
-        nav: Nav::of(&me),
+        nav: Nav::of(me),
         me: me.username().to_string(),
-        imported: query.imported,
+        notice,
+        typed,
         users,
     };
     Ok(Html(page.render()?))
@@ -274,12 +318,29 @@ pub(super) async fn add_user(
         Role::Student
     };
     let line = RosterLine {
-        username: form.username,
-        full_name: form.full_name,
-        student_id: form.student_id,
+        username: form.username.clone(),
+        full_name: form.full_name.clone(),
+        student_id: form.student_id.clone(),
     };
-    state.blocking(move |s| add_one(s, &line, role)).await?;
-    Ok(Redirect::to("/instructor/roster").into_response())
+    let added = line.username.trim().to_string();
+    match state.blocking(move |s| add_one(s, &line, role)).await {
+        Ok(()) => Ok(
+            Redirect::to(&view::url("/instructor/roster", &[("added", &added)])).into_response(),
+        ),
+        Err(WebError::BadRequest(error)) => {
+            let typed = Typed {
+                username: form.username,
+                full_name: form.full_name,
+                student_id: form.student_id,
+                instructor: form.instructor.is_some(),
+                add_error: Some(error),
+                ..Typed::default()
+            };
+            let page = roster_page(&state, &me, None, typed).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Form of `POST /instructor/roster/import`.
@@ -296,7 +357,27 @@ pub(super) async fn import_roster(
     Form(form): Form<ImportForm>,
 ) -> Result<Response, WebError> {
     me.check_csrf(&form.csrf)?;
-    let lines = parse_roster_csv(&form.csv).map_err(WebError::BadRequest)?;
+    match import(&state, &form.csv).await {
+        Ok(added) => {
+            Ok(Redirect::to(&format!("/instructor/roster?imported={added}")).into_response())
+        }
+        // The pasted roster comes back with the reason beside it, to fix the line and retry.
+        Err(WebError::BadRequest(error)) => {
+            let typed = Typed {
+                csv: form.csv,
+                import_error: Some(error),
+                ..Typed::default()
+            };
+            let page = roster_page(&state, &me, None, typed).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Imports the students of `csv`, all or none; returns how many were added.
+async fn import(state: &AppState, csv: &str) -> Result<usize, WebError> {
+    let lines = parse_roster_csv(csv).map_err(WebError::BadRequest)?;
     if lines.is_empty() {
         return Err(WebError::BadRequest(
             "the CSV holds no student: paste lines such as alice,\"Liddell, Alice\",S002".into(),
@@ -318,7 +399,7 @@ pub(super) async fn import_roster(
         })
         .await?;
     tracing::info!(count = added.len(), "roster imported");
-    Ok(Redirect::to(&format!("/instructor/roster?imported={}", added.len())).into_response())
+    Ok(added.len())
 }
 
 /// The user named in a path.

@@ -169,7 +169,10 @@ pub(super) async fn raw_submission(
         "/instructor/grades",
         &[
             ("user", sub.username.as_str()),
-            ("assignment", sub.assignment.as_ref().map_or("", |a| a.as_str())),
+            (
+                "assignment",
+                sub.assignment.as_ref().map_or("", |a| a.as_str()),
+            ),
         ],
     );
     let page = RawPage {
