@@ -769,6 +769,28 @@ async fn instructors_cannot_reset_or_withdraw_themselves_and_are_asked_first() {
     );
 }
 
+/// The pre-login CSRF cookie must be one this server issued (issue: any 32-character value
+/// was accepted): a planted one is replaced and its token refused.
+#[tokio::test]
+async fn a_planted_csrf_cookie_is_not_believed() {
+    let app = app();
+    let planted = "0123456789abcdef0123456789abcdef";
+    let reply = app
+        .post(
+            "/login",
+            &format!("cm_csrf={planted}"),
+            &format!("username=bob&password=bob-password&csrf={planted}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    let page = app.get("/login", &format!("cm_csrf={planted}")).await;
+    let set = page.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("cm_csrf=") && !set.contains(planted),
+        "{set}"
+    );
+}
+
 /// A form with a field missing was answered with axum's plain-text rejection; it is the
 /// site's readable page now, which says what to do.
 #[tokio::test]

@@ -29,8 +29,12 @@ use serde_json::json;
 use tower::ServiceExt;
 use web::{AppState, Site, TrustedProxies, WebServer};
 
-/// The pre-login CSRF token, sent as both the cookie and the form field.
-const CSRF: &str = "0123456789abcdef0123456789abcdef";
+/// The pre-login CSRF token, sent as both the cookie and the form field: issued by the server
+/// (this process), as a browser would have received it from the login page.
+fn csrf() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(web::csrf::issue_anon_token)
+}
 
 /// A reverse proxy on the same machine.
 const PROXY: &str = "127.0.0.1";
@@ -94,7 +98,7 @@ fn request(
 ) -> Request<Body> {
     let mut builder = Request::post(path)
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::COOKIE, format!("cm_csrf={CSRF}"));
+        .header(header::COOKIE, format!("cm_csrf={}", csrf()));
     for line in forwarded {
         builder = builder.header("x-forwarded-for", line);
     }
@@ -106,14 +110,14 @@ fn request(
 
 /// `POST /login`.
 fn login(peer: &str, forwarded: &[String], user: &str, password: &str) -> Request<Body> {
-    let form = format!("username={user}&password={password}&csrf={CSRF}");
+    let form = format!("username={user}&password={password}&csrf={}", csrf());
     let form_type = "application/x-www-form-urlencoded";
     request(peer, forwarded, "/login", form_type, form)
 }
 
 /// `POST /register`.
 fn register(peer: &str, forwarded: &[String], student_id: &str) -> Request<Body> {
-    let form = format!("student_id={student_id}&csrf={CSRF}");
+    let form = format!("student_id={student_id}&csrf={}", csrf());
     let form_type = "application/x-www-form-urlencoded";
     request(peer, forwarded, "/register", form_type, form)
 }
@@ -328,11 +332,12 @@ async fn the_check_relayed_by_a_trusted_proxy_does_not_believe_its_client_field(
 /// Sends `POST /login` to `addr` over a real socket with `X-Forwarded-For: forwarded`; the
 /// status code.
 async fn login_over_tcp(addr: SocketAddr, forwarded: &str, user: &str, password: &str) -> u16 {
-    let body = format!("username={user}&password={password}&csrf={CSRF}");
+    let body = format!("username={user}&password={password}&csrf={}", csrf());
     let request = format!(
-        "POST /login HTTP/1.1\r\nHost: localhost\r\nCookie: cm_csrf={CSRF}\r\n\
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nCookie: cm_csrf={}\r\n\
          X-Forwarded-For: {forwarded}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        csrf(),
         body.len()
     );
     common::raw_status(addr, &request).await

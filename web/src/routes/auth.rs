@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::csrf::{self, ANON_COOKIE};
+use crate::csrf;
 use crate::error::WebError;
 use crate::extract::{Form, Query};
 use crate::redirect::{DEFAULT_NEXT, safe_next};
@@ -118,11 +118,13 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// The pre-login CSRF token: the visitor's existing cookie, or a fresh one to set.
-fn anon_token(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, ANON_COOKIE) {
-        Some(token) if token.len() == 32 => (token.to_string(), false),
-        _ => (csrf::fresh_token(), true),
+/// The pre-login CSRF token: the visitor's cookie if this server issued it, or a fresh one to
+/// set (a planted or stale cookie is replaced, never believed).
+fn anon_token(state: &AppState, headers: &HeaderMap) -> (String, bool) {
+    let name = csrf::anon_cookie(state.0.site.secure_cookies);
+    match cookie(headers, name) {
+        Some(token) if csrf::is_issued(token) => (token.to_string(), false),
+        _ => (csrf::issue_anon_token(), true),
     }
 }
 
@@ -136,7 +138,8 @@ fn with_anon_cookie(
 ) -> Result<Response, WebError> {
     let mut response = (status, Html(page.render()?)).into_response();
     if fresh {
-        let value = set_cookie(&state.0.site, ANON_COOKIE, token, None);
+        let name = csrf::anon_cookie(state.0.site.secure_cookies);
+        let value = set_cookie(&state.0.site, name, token, None);
         if let Ok(value) = value.parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -150,7 +153,7 @@ pub async fn login_form(
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let (token, fresh) = anon_token(&headers);
+    let (token, fresh) = anon_token(&state, &headers);
     // No target stays empty (not DEFAULT_NEXT): `login` then picks the account's own home,
     // so an instructor using the plain login form lands on the instructor pages.
     let next = query.next.as_deref().and_then(safe_next).unwrap_or("");
@@ -171,7 +174,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let (token, fresh) = anon_token(&headers);
+    let (token, fresh) = anon_token(&state, &headers);
     if fresh || !csrf::matches(&token, &form.csrf) {
         return Err(WebError::Csrf);
     }
@@ -237,7 +240,7 @@ pub async fn register_form(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let (token, fresh) = anon_token(&headers);
+    let (token, fresh) = anon_token(&state, &headers);
     let page = RegisterPage {
         nav: Nav::anonymous(),
         csrf: token.clone(),
@@ -256,7 +259,7 @@ pub async fn register(
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, WebError> {
-    let (token, fresh) = anon_token(&headers);
+    let (token, fresh) = anon_token(&state, &headers);
     if fresh || !csrf::matches(&token, &form.csrf) {
         return Err(WebError::Csrf);
     }
