@@ -204,14 +204,16 @@ expect_contains "$chat" "M_FORBIDDEN" "a wrong chat password"
 # --- the same volumes under podman kube play ---------------------------------------------------
 "${COMPOSE[@]}" down >/dev/null 2>&1
 # The manifest with this test's names and ports instead of the standard ones.
-python3 - "$ROOT/containers/coursemail.kube.yaml" "$KUBE" "$CM_PREFIX" \
+python3 - "$ROOT/containers/coursemail.kube.yaml" "$KUBE" "$CM_PREFIX" "$DOMAIN" \
   "$CM_SMTPS_PORT" "$CM_SUBMISSION_PORT" "$CM_POP3S_PORT" "$CM_POP3_PORT" "$CM_HTTPS_PORT" \
   "$CM_HTTP_PORT" <<'PY'
 import re, sys
-src, dst, prefix, *ports = sys.argv[1:]
+src, dst, prefix, domain, *ports = sys.argv[1:]
 text = open(src).read()
 text = re.sub(r"(?<!localhost/)coursemail-(mail|logs|journal|accounts|course|pop|tls|grading|denis|smtp|web)\b",
               lambda m: prefix + m.group(1), text)
+# The mail domain the compose stack recorded in these volumes.
+text = text.replace("value: course.localhost}", f"value: {domain}}}")
 for standard, port in zip(("465", "587", "995", "110", "443", "80"), ports):
     text = text.replace(f"hostPort: {standard}}}", f"hostPort: {port}}}")
 open(dst, "w").write(text)
