@@ -155,6 +155,16 @@ pub enum UserCommand {
         /// Username.
         name: String,
     },
+    /// List a user's web sessions: created, last used, address.
+    Sessions {
+        /// Username.
+        name: String,
+    },
+    /// End every web session of a user (they log in again; their password is unchanged).
+    Logout {
+        /// Username.
+        name: String,
+    },
 }
 
 /// `coursemail journal ...`

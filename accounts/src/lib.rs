@@ -43,7 +43,7 @@ pub use error::AccountsError;
 pub use journal::Username;
 pub use migrate::LATEST_VERSION;
 pub use password::{generate_password, hash_password};
-pub use sessions::{SessionToken, WebSession};
+pub use sessions::{SessionInfo, SessionToken, WebSession};
 pub use settings::{InvalidMailDomain, MailDomain};
 pub use throttle::{Admission, Throttle, ThrottleConfig};
 pub use user::{InvalidRole, NewUser, Role, User};

@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_users.sql"),
     include_str!("../migrations/0002_web_sessions.sql"),
     include_str!("../migrations/0003_settings.sql"),
+    include_str!("../migrations/0004_session_activity.sql"),
 ];
 
 /// The accounts database's schema.

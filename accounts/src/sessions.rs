@@ -64,6 +64,31 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
 
+/// The short name [`SessionInfo::id`] gives the session whose cookie token is `token`.
+pub fn token_id(token: &str) -> String {
+    token_hash(token)
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One of a user's live web sessions, as `coursemail user sessions` and the password page show
+/// it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// A short, stable name for it (the start of its token's hash), to tell sessions apart.
+    pub id: String,
+    /// When it was created (logged in), Unix seconds; `None` if not recorded.
+    pub created_at: Option<i64>,
+    /// When it was last used, to the minute; `None` if not recorded.
+    pub last_used_at: Option<i64>,
+    /// The address it logged in from; `None` if not recorded.
+    pub client: Option<String>,
+    /// When it ends by itself.
+    pub expires_at: i64,
+}
+
 impl Accounts {
     /// Starts a session for `username` lasting `ttl`. Also purges expired sessions, which keeps
     /// the table small without a separate job.
@@ -71,6 +96,17 @@ impl Accounts {
         &self,
         username: &Username,
         ttl: Duration,
+    ) -> Result<SessionToken, AccountsError> {
+        self.create_session_from(username, ttl, None)
+    }
+
+    /// Like [`create_session`](Accounts::create_session), recording the address the user
+    /// logged in from (shown by [`sessions_of`](Accounts::sessions_of)).
+    pub fn create_session_from(
+        &self,
+        username: &Username,
+        ttl: Duration,
+        client: Option<std::net::IpAddr>,
     ) -> Result<SessionToken, AccountsError> {
         let token = SessionToken(random_secret());
         let now = unix_now();
@@ -82,15 +118,17 @@ impl Accounts {
                 .execute([now])?;
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO web_sessions (token_hash, username, csrf_token, created_at, expires_at)
-                     SELECT ?1, username, ?3, ?4, ?5 FROM users WHERE username = ?2",
+                    "INSERT INTO web_sessions
+                       (token_hash, username, csrf_token, created_at, expires_at, last_used_at, client)
+                     SELECT ?1, username, ?3, ?4, ?5, ?4, ?6 FROM users WHERE username = ?2",
                 )?
                 .execute(params![
                     token_hash(token.as_str()),
                     username.as_str(),
                     random_secret(),
                     now,
-                    expires_at
+                    expires_at,
+                    client.map(|c| c.to_string())
                 ])?;
             if inserted == 0 {
                 return Err(AccountsError::UnknownUser(username.clone()));
@@ -121,17 +159,69 @@ impl Accounts {
         let Some((csrf_token, expires_at, raw)) = found else {
             return Ok(None);
         };
-        if expires_at <= unix_now() {
+        let now = unix_now();
+        if expires_at <= now {
             if !self.is_read_only() {
                 self.delete_session_hash(&key)?;
             }
             return Ok(None);
+        }
+        if !self.is_read_only() {
+            // At most one write a minute per session: "last used" is for people, not a log.
+            self.with_conn(|conn| {
+                conn.prepare_cached(
+                    "UPDATE web_sessions SET last_used_at = ?2
+                     WHERE token_hash = ?1 AND coalesce(last_used_at, 0) < ?2 - 60",
+                )?
+                .execute(params![&key[..], now])?;
+                Ok(())
+            })?;
         }
         Ok(Some(WebSession {
             user: raw.into_user()?,
             csrf_token,
             expires_at,
         }))
+    }
+
+    /// `user`'s live sessions, most recently used first.
+    pub fn sessions_of(&self, user: &Username) -> Result<Vec<SessionInfo>, AccountsError> {
+        let now = unix_now();
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT token_hash, created_at, last_used_at, client, expires_at FROM web_sessions
+                 WHERE username = ?1 AND expires_at > ?2
+                 ORDER BY coalesce(last_used_at, created_at, 0) DESC",
+            )?;
+            let rows = stmt.query_map(params![user.as_str(), now], |r| {
+                let hash: Vec<u8> = r.get(0)?;
+                Ok(SessionInfo {
+                    id: hash.iter().take(4).map(|b| format!("{b:02x}")).collect(),
+                    created_at: r.get(1)?,
+                    last_used_at: r.get(2)?,
+                    client: r.get(3)?,
+                    expires_at: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Ends every session of `user` but the one whose token is `keep` (if any); returns how
+    /// many ended. "Log out everywhere", and "log out my other sessions".
+    pub fn end_sessions(
+        &self,
+        user: &Username,
+        keep: Option<&str>,
+    ) -> Result<usize, AccountsError> {
+        let kept = keep.map(token_hash);
+        self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "DELETE FROM web_sessions WHERE username = ?1 AND token_hash IS NOT ?2",
+                )?
+                .execute(params![user.as_str(), kept.as_ref().map(|k| &k[..])])?)
+        })
     }
 
     /// Ends a session (logout). Unknown tokens are fine: logging out twice is not an error.
@@ -154,6 +244,43 @@ mod tests {
     use crate::users::tests::{name, open_temp, student};
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_users_sessions_are_listed_with_their_address_and_ended_but_one() {
+        let (_dir, accounts) = open_temp();
+        accounts
+            .add_user(&student("alice", None, Some("alice password")))
+            .unwrap();
+        let alice = name("alice");
+        let laptop = accounts
+            .create_session_from(&alice, HOUR, Some("192.0.2.7".parse().unwrap()))
+            .unwrap();
+        let phone = accounts.create_session(&alice, HOUR).unwrap();
+        let listed = accounts.sessions_of(&alice).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(
+            listed
+                .iter()
+                .any(|s| s.client.as_deref() == Some("192.0.2.7"))
+        );
+        assert!(
+            listed
+                .iter()
+                .all(|s| s.created_at.is_some() && s.last_used_at.is_some())
+        );
+        // "Log out my other sessions" from the laptop.
+        assert_eq!(
+            accounts
+                .end_sessions(&alice, Some(laptop.as_str()))
+                .unwrap(),
+            1
+        );
+        assert!(accounts.session(phone.as_str()).unwrap().is_none());
+        assert!(accounts.session(laptop.as_str()).unwrap().is_some());
+        // "Log out everywhere".
+        assert_eq!(accounts.end_sessions(&alice, None).unwrap(), 1);
+        assert!(accounts.sessions_of(&alice).unwrap().is_empty());
+    }
 
     fn session_rows(accounts: &Accounts) -> i64 {
         accounts

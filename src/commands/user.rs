@@ -8,6 +8,8 @@ use anyhow::{Result, bail};
 use super::{read_password_stdin, username};
 use crate::cli::UserCommand;
 use crate::context::Context;
+use crate::table::Table;
+use crate::times;
 
 /// Runs one `user` subcommand against the accounts database.
 pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
@@ -89,6 +91,34 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<ExitCode> {
             let username = username(&name)?;
             accounts.remove_user(&username)?;
             println!("removed {username}");
+        }
+        UserCommand::Sessions { name } => {
+            let username = username(&name)?;
+            let sessions = accounts.sessions_of(&username)?;
+            let when = |t: Option<i64>| {
+                t.map_or("-".to_string(), |t| {
+                    times::readable(t, times::local_offset_at(t))
+                })
+            };
+            let mut table = Table::new(&["SESSION", "CREATED", "LAST USED", "ADDRESS", "ENDS"]);
+            for s in &sessions {
+                table.row(vec![
+                    s.id.clone(),
+                    when(s.created_at),
+                    when(s.last_used_at),
+                    s.client.clone().unwrap_or_else(|| "-".to_string()),
+                    when(Some(s.expires_at)),
+                ]);
+            }
+            for line in table.lines() {
+                println!("{line}");
+            }
+            eprintln!("{} session(s) of {username}", sessions.len());
+        }
+        UserCommand::Logout { name } => {
+            let username = username(&name)?;
+            let ended = accounts.end_sessions(&username, None)?;
+            println!("ended {ended} web session(s) of {username}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -52,6 +52,15 @@ expect_contains "$(head -n1 <<<"$csv")" "username" "gradebook header"
 xml=$(curl -sS "$URL/.well-known/autoconfig/mail/config-v1.1.xml")
 expect_contains "$xml" "<hostname>localhost</hostname>" "autoconfig"
 
+# Sessions from the command line: alice's session, with the address she logged in from, ended
+# by `user logout` (her password stays).
+sessions=$(cm user sessions alice 2>/dev/null)
+expect_contains "$sessions" "127.0.0.1" "user sessions shows the address"
+expect_contains "$(cm user logout alice)" "ended 1 web session(s) of alice" "user logout"
+expect_eq "$(curl -sS -o /dev/null -w '%{http_code}' -b "$WORK/alice" "$URL/dashboard")" 303 \
+  "alice's browser is logged out"
+expect_eq "$(login alice "$password" "$WORK/alice")" "303 $URL/dashboard" "alice logs in again"
+
 kill -TERM "$UP_PID"
 wait "$UP_PID" || fail "up exited with $? on SIGTERM"
 echo "web: ok"

@@ -844,6 +844,57 @@ async fn the_overview_shows_each_assignment_at_a_glance() {
     );
 }
 
+/// A student sees where they are logged in and can end the other sessions; an instructor can
+/// log a student out everywhere.
+#[tokio::test]
+async fn sessions_are_listed_and_ended_by_their_student_and_by_instructors() {
+    let app = app();
+    let (laptop, csrf) = app.login("bob", "bob-password").await;
+    let (phone, _) = app.login("bob", "bob-password").await;
+    let page = app.get("/password", &laptop).await;
+    assert!(
+        page.body.contains("Where you are logged in"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("<tr><td>").count(), 2, "{}", page.body);
+    assert!(page.body.contains("this browser"));
+    let ended = app
+        .post("/password/sessions", &laptop, &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(ended.status, StatusCode::OK);
+    assert!(
+        ended.body.contains("Logged out 1 other session."),
+        "{}",
+        ended.body
+    );
+    assert_eq!(
+        app.get("/dashboard", &phone).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.get("/dashboard", &laptop).await.status, StatusCode::OK);
+
+    let (teach, teach_csrf) = app.login("teach", "teach-password").await;
+    let out = app
+        .post(
+            "/instructor/roster/bob/logout",
+            &teach,
+            &format!("csrf={teach_csrf}"),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/dashboard", &laptop).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let roster = app.get(out.location(), &teach).await;
+    assert!(
+        roster.body.contains("Logged bob out everywhere."),
+        "{}",
+        roster.body
+    );
+}
+
 /// `text` as an `application/x-www-form-urlencoded` value.
 fn form_encode(text: &str) -> String {
     text.bytes()

@@ -16,7 +16,7 @@ use crate::extract::{Form, Query};
 use crate::redirect::{DEFAULT_NEXT, safe_next};
 use crate::session::{CurrentUser, SESSION_COOKIE, cookie, set_cookie};
 use crate::state::AppState;
-use crate::view::Nav;
+use crate::view::{self, Nav};
 
 /// One message for unknown users and wrong passwords, so the form does not reveal who exists.
 const REJECTED: &str = "Wrong username or password.";
@@ -51,6 +51,10 @@ struct PasswordPage {
     nav: Nav,
     error: Option<String>,
     changed: bool,
+    /// The user's web sessions: (created, last used, address, this one).
+    sessions: Vec<(String, String, String, bool)>,
+    /// How many other sessions were just ended.
+    ended: Option<usize>,
 }
 
 /// Query of `GET /login`.
@@ -188,7 +192,7 @@ pub async fn login(
             let ttl = state.0.site.session_ttl;
             let name = user.username.clone();
             let session = state
-                .blocking(move |s| Ok(s.accounts.create_session(&name, ttl)?))
+                .blocking(move |s| Ok(s.accounts.create_session_from(&name, ttl, Some(client))?))
                 .await?;
             tracing::info!(user = %user.username, "web login");
             let next = match safe_next(&form.next) {
@@ -339,12 +343,65 @@ pub async fn register(
 /// The one account key every registration attempt is counted under, whatever its address.
 const REGISTRATION_KEY: &str = "registration";
 
-/// `GET /password`.
-pub async fn password_form(user: CurrentUser) -> Result<Html<String>, WebError> {
+/// The rows of the password page's session list for `user`.
+async fn session_rows(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Vec<(String, String, String, bool)>, WebError> {
+    let me = user.username().clone();
+    let current = accounts::sessions::token_id(&user.token);
+    let sessions = state
+        .blocking(move |s| Ok(s.accounts.sessions_of(&me)?))
+        .await?;
+    Ok(sessions
+        .into_iter()
+        .map(|x| {
+            let this = x.id == current;
+            (
+                view::seconds(x.created_at),
+                view::seconds(x.last_used_at),
+                x.client.unwrap_or_else(|| "-".to_string()),
+                this,
+            )
+        })
+        .collect())
+}
+
+/// `GET /password`: the password form and the user's sessions.
+pub async fn password_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let page = PasswordPage {
         nav: Nav::of(&user),
         error: None,
         changed: false,
+        sessions: session_rows(&state, &user).await?,
+        ended: None,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// `POST /password/sessions`: ends every other session of the user (a forgotten computer in
+/// a lab), keeping this one.
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<CsrfForm>,
+) -> Result<Html<String>, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let me = user.username().clone();
+    let keep = user.token.clone();
+    let ended = state
+        .blocking(move |s| Ok(s.accounts.end_sessions(&me, Some(&keep))?))
+        .await?;
+    tracing::info!(user = %user.username(), ended, "other web sessions ended");
+    let page = PasswordPage {
+        nav: Nav::of(&user),
+        error: None,
+        changed: false,
+        sessions: session_rows(&state, &user).await?,
+        ended: Some(ended),
     };
     Ok(Html(page.render()?))
 }
@@ -396,6 +453,8 @@ pub async fn change_password(
         nav: Nav::of(&user),
         changed: error.is_none(),
         error,
+        sessions: session_rows(&state, &user).await?,
+        ended: None,
     };
     Ok((status, Html(page.render()?)).into_response())
 }

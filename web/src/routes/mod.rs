@@ -67,6 +67,7 @@ fn pages() -> Router<AppState> {
             "/password",
             get(auth::password_form).post(auth::change_password),
         )
+        .route("/password/sessions", post(auth::end_other_sessions))
         .route("/dashboard", get(student::dashboard))
         .route("/activity", get(student::activity))
         .route(

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
             "/instructor/roster/{user}/remove",
             get(confirm_withdraw).post(withdraw),
         )
+        .route("/instructor/roster/{user}/logout", post(logout_everywhere))
         .route(
             "/instructor/assignments",
             get(assignments).post(create_assignment),

@@ -126,6 +126,7 @@ pub(super) struct RosterPage {
 pub(super) struct RosterQuery {
     imported: Option<u32>,
     added: Option<String>,
+    logged_out: Option<String>,
 }
 
 impl RosterQuery {
@@ -136,6 +137,13 @@ impl RosterQuery {
             return Some(format!(
                 "Imported {count} student{s}; each registers with their student id."
             ));
+        }
+        if let Some(user) = self
+            .logged_out
+            .as_deref()
+            .and_then(|u| Username::parse(u).ok())
+        {
+            return Some(format!("Logged {user} out everywhere."));
         }
         self.added
             .as_deref()
@@ -422,6 +430,28 @@ pub(super) async fn reset_password(
         .blocking(move |s| Ok(s.accounts.clear_password(&user)?))
         .await?;
     Ok(Redirect::to("/instructor/roster").into_response())
+}
+
+/// `POST /instructor/roster/{user}/logout`: ends every web session of a user ("log out
+/// everywhere": a shared lab computer, a stolen laptop). Their password stays.
+pub(super) async fn logout_everywhere(
+    State(state): State<AppState>,
+    Instructor(me): Instructor,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    me.check_csrf(&form.csrf)?;
+    let user = path_user(&raw)?;
+    let who = user.clone();
+    let ended = state
+        .blocking(move |s| Ok(s.accounts.end_sessions(&who, None)?))
+        .await?;
+    tracing::info!(%user, ended, by = %me.username(), "logged out everywhere");
+    Ok(Redirect::to(&view::url(
+        "/instructor/roster",
+        &[("logged_out", user.as_str())],
+    ))
+    .into_response())
 }
 
 /// `POST /instructor/roster/{user}/remove`: withdraws a user.
