@@ -86,6 +86,31 @@ fn grading_log(course: &Course, sid: &SubmissionId) -> Vec<String> {
         .collect()
 }
 
+/// `git cat-file -p` of tag `sid` in grading.git, and the type of the object it names.
+fn grading_tag(course: &Course, sid: &SubmissionId) -> (String, String) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .arg("--git-dir")
+            .arg(course.root.grading_repo())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let name = format!("refs/tags/{sid}");
+    (
+        git(&["cat-file", "-t", &name]).trim().to_string(),
+        git(&["cat-file", "-p", &name]),
+    )
+}
+
 fn grading_files(course: &Course, sid: &SubmissionId) -> Vec<String> {
     let out = Command::new("git")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -138,6 +163,11 @@ async fn good_series_is_accepted_with_only_ok_findings_and_kept_as_commits() {
     assert_eq!(o.severity(), Severity::Ok, "{:#?}", o.findings);
     assert!(o.with(Severity::Warning).is_empty() && o.with(Severity::Fatal).is_empty());
     o.assert_finding(Severity::Ok, "cover letter present");
+    // The tag in grading.git is annotated with the findings: `git show TAG` tells everything.
+    let (kind, tag) = grading_tag(&course, &sid);
+    assert_eq!(kind, "tag", "an annotated tag");
+    assert!(tag.contains(&format!("submission {sid} by alice")), "{tag}");
+    assert!(tag.contains("ok: cover letter present"), "{tag}");
     o.assert_finding(Severity::Ok, "all 3 patches apply");
     o.assert_finding(Severity::Ok, "[RFC PATCH v1 0/3]");
     let log = grading_log(&course, &sid);

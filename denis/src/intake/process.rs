@@ -197,6 +197,17 @@ async fn act(shared: &Arc<Shared>, p: &Prepared) -> Result<Vec<Finding>, IntakeE
                         .await?;
                 }
             }
+            let summary = format!(
+                "submission {id} by {}: {} {component}, {}",
+                p.record.username,
+                p.envelope.recipient,
+                crate::model::summarize(&checked.findings)
+            );
+            let at = p.envelope.auth_time_us / 1_000_000;
+            shared
+                .grading
+                .annotate(&git.at(at), &id, &summary, &checked.findings)
+                .await?;
             Ok(checked.findings)
         }
         Classification::Review {
