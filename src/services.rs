@@ -267,6 +267,7 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         oopsies_per_term: c.course.oopsies_per_term,
         lists: c.course.addresses()?,
         trusted_proxies: c.web.trusted_proxies()?,
+        check_secret: check_secret(ctx),
     };
     let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
     let mut server = WebServer::from_listener(listener, state);
@@ -300,6 +301,20 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
     } else {
         server
     }))
+}
+
+/// The chat server's secret for the credentials check, from `tls/check.secret`; without one
+/// (a data root from before it existed, and a read-only `tls/`) the check answers nobody.
+fn check_secret(ctx: &Context) -> Option<String> {
+    let path = ctx.root.tls_dir().join(web::CHECK_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
+        Ok(_) | Err(_) => {
+            tracing::warn!(path = %path.display(), "no secret for the chat's credentials \
+                check: it refuses every request; run `coursemail init` to make one");
+            None
+        }
+    }
 }
 
 /// Human descriptions of the web's listeners for start-up messages: the dashboard, then the

@@ -66,7 +66,14 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 # A valid answer is a few dozen bytes; anything much larger is not coursemail.
 MAX_ANSWER_BYTES = 64 * 1024
 
-CONFIG_KEYS = {"check_url", "ca_file", "timeout_seconds", "allow_plain_http", "tls_server_name"}
+CONFIG_KEYS = {
+    "check_url",
+    "ca_file",
+    "timeout_seconds",
+    "allow_plain_http",
+    "tls_server_name",
+    "secret_file",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class Config:
     tls: ssl.SSLContext | None  # None for an explicitly allowed plain-http URL
     # The name coursemail's certificate is verified against, when not check_url's host.
     tls_server_name: str | None = None
+    # The secret coursemail shares with this server (its tls/check.secret): the check answers
+    # only requests that carry it.
+    secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,12 +190,31 @@ def parse_config(raw: Any) -> Config:
             "coursemail_auth: tls_server_name is only used with an https check_url; remove it",
             ("tls_server_name",),
         )
+    secret_file = raw.get("secret_file")
+    if not isinstance(secret_file, str) or not secret_file:
+        raise ConfigError(
+            "coursemail_auth: set secret_file to a copy of coursemail's tls/check.secret "
+            "(made by `coursemail init`): the check answers only the chat server that has it",
+            ("secret_file",),
+        )
+    try:
+        with open(secret_file, encoding="ascii") as f:
+            secret = f.read().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"coursemail_auth: cannot read secret_file {secret_file!r} ({e})", ("secret_file",)
+        ) from e
+    if not secret or any(c.isspace() for c in secret):
+        raise ConfigError(
+            f"coursemail_auth: secret_file {secret_file!r} holds no secret", ("secret_file",)
+        )
     return Config(
         check_url=url,
         ca_file=ca_file,
         timeout_seconds=float(timeout),
         tls=tls,
         tls_server_name=server_name,
+        secret=secret,
     )
 
 
@@ -239,7 +268,11 @@ def ask_coursemail(config: Config, user: str, password: str, client: str | None)
     request = urllib.request.Request(
         config.check_url,
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {config.secret}",
+        },
         method="POST",
     )
     if config.tls is not None and config.tls_server_name is not None:
@@ -262,6 +295,11 @@ def ask_coursemail(config: Config, user: str, password: str, client: str | None)
             return Verdict(accepted=False)
         if e.code == 429:
             return Verdict(accepted=False, throttled=True)
+        if e.code == 401:
+            raise Unreachable(
+                f"{config.check_url} refused this chat server's secret: copy coursemail's "
+                "tls/check.secret to secret_file again"
+            ) from e
         raise Unreachable(f"{config.check_url} answered HTTP {e.code}") from e
     except (urllib.error.URLError, OSError, ValueError) as e:
         # URLError covers refused connections and certificate failures; OSError timeouts and

@@ -36,6 +36,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--ca-file", help="coursemail's tls/cert.pem, trusted for --check-url")
     parser.add_argument(
+        "--secret-file",
+        required=True,
+        help="a copy of coursemail's tls/check.secret, which the check requires",
+    )
+    parser.add_argument(
         "--tls-server-name",
         help="the name in coursemail's certificate, when --check-url's host is not one of them",
     )
@@ -69,6 +74,10 @@ def values(args: argparse.Namespace) -> dict[str, object]:
         )
     if args.ca_file is not None and not Path(args.ca_file).is_file():
         raise ValueError(f"--ca-file {args.ca_file} does not exist; copy coursemail's tls/cert.pem")
+    if not Path(args.secret_file).is_file():
+        raise ValueError(
+            f"--secret-file {args.secret_file} does not exist; copy coursemail's tls/check.secret"
+        )
     if not 0 < args.listen_port < 65536:
         raise ValueError("--listen-port must be between 1 and 65535")
     data_dir = args.data_dir.resolve()
@@ -78,6 +87,7 @@ def values(args: argparse.Namespace) -> dict[str, object]:
         "SERVER_NAME": args.server_name,
         "CHECK_URL": args.check_url,
         "CA_FILE": ca_file,
+        "SECRET_FILE": str(Path(args.secret_file).resolve()),
         "ALLOW_PLAIN_HTTP": args.allow_plain_http,
         "TLS_SERVER_NAME": args.tls_server_name,
         "DATA_DIR": str(data_dir),

@@ -24,6 +24,19 @@ from unittest import mock
 import coursemail_auth as ca
 from synapse.module_api.errors import Codes, ConfigError, SynapseError
 
+# The shared secret every valid configuration names (coursemail's tls/check.secret).
+_SECRET = tempfile.NamedTemporaryFile("w", suffix=".secret", delete=False)
+_SECRET.write("0123456789abcdef\n")
+_SECRET.close()
+SECRET_FILE = _SECRET.name
+
+
+def parse_config(raw):
+    """ca.parse_config with the shared secret added to a mapping that names no secret_file."""
+    if isinstance(raw, dict) and "secret_file" not in raw:
+        raw = {**raw, "secret_file": SECRET_FILE}
+    return ca.parse_config(raw)
+
 
 class CourseUsername(unittest.TestCase):
     def test_bare_and_qualified_names_map_to_the_course_account(self):
@@ -54,14 +67,14 @@ class CourseUsername(unittest.TestCase):
 
 class ParseConfig(unittest.TestCase):
     def test_https_with_the_system_trust_store(self):
-        config = ca.parse_config({"check_url": "https://web:8080/internal/check"})
+        config = parse_config({"check_url": "https://web:8080/internal/check"})
         self.assertIsNotNone(config.tls)
         self.assertEqual(config.timeout_seconds, ca.DEFAULT_TIMEOUT_SECONDS)
 
     def test_plain_http_needs_to_be_allowed_explicitly(self):
         with self.assertRaisesRegex(ConfigError, "allow_plain_http"):
-            ca.parse_config({"check_url": "http://web:8080/internal/check"})
-        config = ca.parse_config(
+            parse_config({"check_url": "http://web:8080/internal/check"})
+        config = parse_config(
             {"check_url": "http://web:8080/internal/check", "allow_plain_http": True}
         )
         self.assertIsNone(config.tls)
@@ -84,14 +97,21 @@ class ParseConfig(unittest.TestCase):
         ]
         for raw, message in cases:
             with self.subTest(raw=raw), self.assertRaisesRegex(ConfigError, message):
-                ca.parse_config(raw)
+                parse_config(raw)
+
+    def test_the_shared_secret_is_required(self):
+        with self.assertRaisesRegex(ConfigError, "secret_file"):
+            ca.parse_config({"check_url": "https://web/"})
+        with self.assertRaisesRegex(ConfigError, "cannot read secret_file"):
+            ca.parse_config({"check_url": "https://web/", "secret_file": "/nonexistent"})
+        self.assertEqual(parse_config({"check_url": "https://web/"}).secret, "0123456789abcdef")
 
     def test_a_ca_file_that_is_not_a_certificate_is_refused(self):
         with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
             f.write("not a certificate\n")
             f.flush()
             with self.assertRaisesRegex(ConfigError, "cannot load ca_file"):
-                ca.parse_config({"check_url": "https://web/", "ca_file": f.name})
+                parse_config({"check_url": "https://web/", "ca_file": f.name})
 
 
 class FakeCoursemail(BaseHTTPRequestHandler):
@@ -123,7 +143,7 @@ class AskCoursemail(unittest.TestCase):
         self.addCleanup(self.server.server_close)
         self.addCleanup(self.server.shutdown)
         port = self.server.server_address[1]
-        self.config = ca.parse_config(
+        self.config = parse_config(
             {
                 "check_url": f"http://127.0.0.1:{port}/internal/check",
                 "allow_plain_http": True,
@@ -182,7 +202,7 @@ class AskCoursemail(unittest.TestCase):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]  # closed again before the request: nothing listens
-        config = ca.parse_config(
+        config = parse_config(
             {"check_url": f"http://127.0.0.1:{port}/", "allow_plain_http": True}
         )
         with self.assertRaisesRegex(ca.Unreachable, "cannot reach"):
@@ -193,7 +213,7 @@ class AskCoursemail(unittest.TestCase):
         self.addCleanup(silent.close)
         silent.bind(("127.0.0.1", 0))
         silent.listen()  # connections complete in the kernel's backlog; nothing ever replies
-        config = ca.parse_config(
+        config = parse_config(
             {
                 "check_url": f"http://127.0.0.1:{silent.getsockname()[1]}/",
                 "allow_plain_http": True,
@@ -232,16 +252,16 @@ class AskCoursemailOverTls(unittest.TestCase):
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}/internal/check"
 
     def test_the_certificate_is_checked_against_tls_server_name(self):
-        config = ca.parse_config(
+        config = parse_config(
             {"check_url": self.url, "ca_file": self.cert, "tls_server_name": "mail.course.test"}
         )
         self.assertTrue(ca.ask_coursemail(config, "alice", "pw", None).accepted)
 
     def test_without_it_a_certificate_for_another_name_is_refused(self):
-        config = ca.parse_config({"check_url": self.url, "ca_file": self.cert})
+        config = parse_config({"check_url": self.url, "ca_file": self.cert})
         with self.assertRaisesRegex(ca.Unreachable, "cannot reach"):
             ca.ask_coursemail(config, "alice", "pw", None)
-        wrong = ca.parse_config(
+        wrong = parse_config(
             {"check_url": self.url, "ca_file": self.cert, "tls_server_name": "other.test"}
         )
         with self.assertRaisesRegex(ca.Unreachable, "cannot reach"):
@@ -250,7 +270,7 @@ class AskCoursemailOverTls(unittest.TestCase):
 
     def test_tls_server_name_needs_https(self):
         with self.assertRaisesRegex(ConfigError, "tls_server_name"):
-            ca.parse_config(
+            parse_config(
                 {
                     "check_url": "http://web:8443/internal/check",
                     "allow_plain_http": True,
@@ -295,7 +315,7 @@ class FakeModuleApi:
 
 class Provider(unittest.TestCase):
     def provider(self, api):
-        config = ca.parse_config({"check_url": "https://web/"})
+        config = parse_config({"check_url": "https://web/"})
         provider = ca.CoursemailAuthProvider(config, api)
         self.addCleanup(provider._pool.stop)
         return provider

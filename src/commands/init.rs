@@ -36,6 +36,26 @@ pub fn prepare(ctx: &mut Context) -> Result<()> {
         .with_context(|| format!("cannot prepare the TLS certificate in {}", tls.display()))?;
     JournalWriter::init(&ctx.root.journal_file())?;
     create_base_repository(ctx)?;
+    create_check_secret(ctx)?;
+    Ok(())
+}
+
+/// The secret the chat server shares with the web's credentials check (`tls/check.secret`,
+/// beside the certificate the chat is also given): the check answers only requests that carry
+/// it, so no other process, on the machine or the network, can use it as a password oracle.
+fn create_check_secret(ctx: &Context) -> Result<()> {
+    use std::io::Read as _;
+    let path = ctx.root.tls_dir().join(web::CHECK_SECRET_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read random bytes for the check's secret")?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    journal::write_file_atomic(&path, format!("{hex}\n").as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -107,9 +107,12 @@ CHECK_URL="https://localhost:$INTERNAL_PORT/internal/check"
 CERT="$DATA/tls/cert.pem"
 
 # https_status PORT METHOD PATH [BODY]: the status of one request to coursemail's web on PORT.
+SECRET_FILE="$DATA/tls/check.secret"
+[ -s "$SECRET_FILE" ] || fail "coursemail made no tls/check.secret"
 https_status() {
   local data=()
-  [ -z "${4:-}" ] || data=(-H 'Content-Type: application/json' --data-binary "$4")
+  [ -z "${4:-}" ] || data=(-H 'Content-Type: application/json' --data-binary "$4"
+    -H "Authorization: Bearer ${5:-$(cat "$SECRET_FILE")}")
   curl -sS --cacert "$CERT" -o /dev/null -w '%{http_code}' -X "$2" "${data[@]}" \
     "https://localhost:$1$3"
 }
@@ -119,19 +122,22 @@ https_status() {
 bob='{"user": "bob", "password": "bob-password-1"}'
 expect_eq "$(https_status "$WEB_PORT" POST /internal/check "$bob")" 404 "check on the dashboard"
 expect_eq "$(https_status "$INTERNAL_PORT" POST /internal/check "$bob")" 200 "check on its own"
+expect_eq "$(https_status "$INTERNAL_PORT" POST /internal/check "$bob" not-the-secret)" 401 \
+  "the check refuses a caller without the chat server's secret"
 expect_eq "$(https_status "$WEB_PORT" GET /login)" 200 "login page on the dashboard"
 expect_eq "$(https_status "$INTERNAL_PORT" GET /login)" 404 "login page on the internal listener"
 
 # The module trusts coursemail's certificate only when given it: with the system's trust store
 # the self-signed certificate is refused before any password is sent.
-trust=$(PYTHONPATH="$SUBMATRIX" "$PY" - "$CHECK_URL" "$CERT" <<'PY'
+trust=$(PYTHONPATH="$SUBMATRIX" "$PY" - "$CHECK_URL" "$CERT" "$SECRET_FILE" <<'PY'
 import sys
 import coursemail_auth as ca
-url, cert = sys.argv[1:]
-good = ca.parse_config({"check_url": url, "ca_file": cert})
+url, cert, secret = sys.argv[1:]
+good = ca.parse_config({"check_url": url, "ca_file": cert, "secret_file": secret})
 print("with ca_file:", ca.ask_coursemail(good, "bob", "bob-password-1", None).full_name)
 try:
-    ca.ask_coursemail(ca.parse_config({"check_url": url}), "bob", "bob-password-1", None)
+    system = ca.parse_config({"check_url": url, "secret_file": secret})
+    ca.ask_coursemail(system, "bob", "bob-password-1", None)
     print("system trust store: accepted")
 except ca.Unreachable as e:
     print("system trust store: refused" if "CERTIFICATE_VERIFY_FAILED" in str(e) else e)
@@ -148,7 +154,7 @@ with socket.socket() as s:
     print(s.getsockname()[1])')
 MATRIX="http://127.0.0.1:$MATRIX_PORT"
 python3 "$SUBMATRIX/render.py" --server-name "$SERVER_NAME" --check-url "$CHECK_URL" \
-  --ca-file "$CERT" --data-dir "$WORK/synapse" --listen-port "$MATRIX_PORT" \
+  --ca-file "$CERT" --secret-file "$SECRET_FILE" --data-dir "$WORK/synapse" --listen-port "$MATRIX_PORT" \
   >"$WORK/homeserver.yaml" || fail "render.py failed"
 cat >"$WORK/test-limits.yaml" <<'YAML'
 rc_login:

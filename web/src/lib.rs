@@ -63,6 +63,9 @@ pub use proxy::TrustedProxies;
 pub use routes::{dashboard_router, internal_router, router};
 pub use state::{AppState, FindingsPolicy, Site};
 
+/// The file under `tls/` holding the secret the chat server presents to the credentials check.
+pub const CHECK_SECRET_FILE: &str = "check.secret";
+
 /// Serves `app` (one of the [`routes`] routers) on `listener` until `shutdown` resolves;
 /// in-flight requests finish.
 pub async fn serve(

@@ -44,6 +44,9 @@ pub struct Site {
     pub lists: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` names the client the throttles count.
     pub trusted_proxies: TrustedProxies,
+    /// The secret the chat server shares with the credentials check (`tls/check.secret`);
+    /// `None`: the check answers nobody.
+    pub check_secret: Option<String>,
 }
 
 /// What students see of their automated findings before a deadline (`[course]
@@ -81,6 +84,7 @@ impl Site {
             oopsies_per_term: denis::DEFAULT_OOPSIES_PER_TERM,
             lists: vec!["list".to_string()],
             trusted_proxies: TrustedProxies::none(),
+            check_secret: None,
         }
     }
 }

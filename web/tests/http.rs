@@ -54,7 +54,10 @@ fn app() -> App {
         auth,
         course,
         &DataRoot::new(dir.path().to_path_buf()),
-        Site::local("mail.example"),
+        Site {
+            check_secret: Some("http-test-secret".to_string()),
+            ..Site::local("mail.example")
+        },
         register_throttle,
     );
     let s = &state.0;
@@ -1105,6 +1108,7 @@ async fn internal_check_answers_for_credentials() {
     let check = |body: &'static str| {
         Request::post("/internal/check")
             .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer http-test-secret")
             .body(Body::from(body))
             .unwrap()
     };

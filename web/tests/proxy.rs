@@ -79,6 +79,7 @@ fn app(proxies: &[&str], delay: Duration) -> App {
     let auth = Authenticator::new(Arc::new(accounts), Arc::new(throttle(delay)));
     let mut site = Site::local("mail.example");
     site.trusted_proxies = TrustedProxies::parse(proxies).unwrap();
+    site.check_secret = Some("chat-secret".to_string());
     let root = DataRoot::new(dir.path().to_path_buf());
     let state = AppState::with_register_throttle(auth, course, &root, site, throttle(delay));
     App {
@@ -98,7 +99,8 @@ fn request(
 ) -> Request<Body> {
     let mut builder = Request::post(path)
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::COOKIE, format!("cm_csrf={}", csrf()));
+        .header(header::COOKIE, format!("cm_csrf={}", csrf()))
+        .header(header::AUTHORIZATION, "Bearer chat-secret");
     for line in forwarded {
         builder = builder.header("x-forwarded-for", line);
     }

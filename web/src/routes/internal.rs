@@ -1,6 +1,10 @@
 //! `POST /internal/check`: "are these credentials valid?" for submatrix's auth module (the course
 //! chat, SPEC §1), which creates the chat user from the answer on first login.
 //!
+//! Every request carries the chat server's secret, `Authorization: Bearer <tls/check.secret>`
+//! (made by `coursemail init`, copied to the chat beside the certificate); without it the answer
+//! is 401 before any password is looked at.
+//!
 //! Request: `{"user": "alice", "password": "...", "client": "203.0.113.7"}`, where `client` is
 //! optional: the address the end user reached the chat server from. Answers: 200 with
 //! `{"user": "alice", "full_name": "Alice Liddell"}`, 403 for anything that is not a valid login
@@ -34,7 +38,7 @@ use std::net::IpAddr;
 use accounts::AuthOutcome;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -79,8 +83,12 @@ enum Forwarded {
 pub async fn check(
     State(state): State<AppState>,
     ClientIp(caller): ClientIp,
+    headers: HeaderMap,
     Json(request): Json<CheckRequest>,
 ) -> Result<Response, WebError> {
+    if let Some(refused) = refuse_without_secret(&state, &headers) {
+        return Ok(refused);
+    }
     answer(&state, caller, request, Forwarded::FromLoopbackCallers).await
 }
 
@@ -89,9 +97,35 @@ pub async fn check(
 pub async fn check_on_internal_listener(
     State(state): State<AppState>,
     ClientIp(caller): ClientIp,
+    headers: HeaderMap,
     Json(request): Json<CheckRequest>,
 ) -> Result<Response, WebError> {
+    if let Some(refused) = refuse_without_secret(&state, &headers) {
+        return Ok(refused);
+    }
     answer(&state, caller, request, Forwarded::FromAnyCaller).await
+}
+
+/// The answer to a caller that does not present the chat server's secret
+/// (`Authorization: Bearer <tls/check.secret>`): 401, before any password is checked, so no
+/// other process can use the check as a password oracle, whatever address it calls from.
+fn refuse_without_secret(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let Some(secret) = state.0.site.check_secret.as_deref() else {
+        let error =
+            "the check has no shared secret; run `coursemail init` to make tls/check.secret";
+        return Some((StatusCode::SERVICE_UNAVAILABLE, Json(Refused { error })).into_response());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if crate::csrf::matches(secret, presented.trim()) {
+        return None;
+    }
+    tracing::warn!("/internal/check called without the chat server's secret; refused");
+    let error = "this check answers only the chat server: present its shared secret";
+    Some((StatusCode::UNAUTHORIZED, Json(Refused { error })).into_response())
 }
 
 /// Checks the credentials, throttled under the address `forwarded` allows.
