@@ -168,6 +168,13 @@ pub struct WebConfig {
     /// Reverse proxies (addresses or CIDR prefixes) whose `X-Forwarded-For` names the client
     /// that login and registration throttling count; empty trusts none.
     pub trusted_proxies: Vec<String>,
+    /// The course chat's client URL (e.g. `https://chat.example.org`), which
+    /// `/.well-known/matrix/client` names so Matrix clients find the chat from the course's
+    /// domain; empty: no chat is announced.
+    pub matrix_client_url: String,
+    /// The chat's federation address (`host:port`) for `/.well-known/matrix/server`; empty: not
+    /// announced.
+    pub matrix_server: String,
 }
 
 impl Default for WebConfig {
@@ -180,6 +187,8 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_hours: 12,
             trusted_proxies: Vec::new(),
+            matrix_client_url: String::new(),
+            matrix_server: String::new(),
         }
     }
 }

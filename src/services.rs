@@ -268,6 +268,9 @@ pub async fn web(ctx: &Context, shared: &Shared) -> Result<Option<WebServer>> {
         lists: c.course.addresses()?,
         trusted_proxies: c.web.trusted_proxies()?,
         check_secret: check_secret(ctx),
+        matrix_client_url: Some(c.web.matrix_client_url.trim().to_string())
+            .filter(|u| !u.is_empty()),
+        matrix_server: Some(c.web.matrix_server.trim().to_string()).filter(|u| !u.is_empty()),
     };
     let state = AppState::new(shared.credentials.0.clone(), course, &ctx.root, site);
     let mut server = WebServer::from_listener(listener, state);

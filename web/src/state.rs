@@ -47,6 +47,10 @@ pub struct Site {
     /// The secret the chat server shares with the credentials check (`tls/check.secret`);
     /// `None`: the check answers nobody.
     pub check_secret: Option<String>,
+    /// The course chat's client URL, announced at `/.well-known/matrix/client`.
+    pub matrix_client_url: Option<String>,
+    /// The chat's federation `host:port`, announced at `/.well-known/matrix/server`.
+    pub matrix_server: Option<String>,
 }
 
 /// What students see of their automated findings before a deadline (`[course]
@@ -85,6 +89,8 @@ impl Site {
             lists: vec!["list".to_string()],
             trusted_proxies: TrustedProxies::none(),
             check_secret: None,
+            matrix_client_url: None,
+            matrix_server: None,
         }
     }
 }

@@ -898,6 +898,40 @@ async fn sessions_are_listed_and_ended_by_their_student_and_by_instructors() {
     );
 }
 
+/// The course chat is announced on the course's domain when configured, and not otherwise.
+#[tokio::test]
+async fn the_chat_is_announced_at_well_known_when_configured() {
+    let app = app();
+    assert_eq!(
+        app.get("/.well-known/matrix/client", "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mut site = Site::local("course.example.org");
+    site.matrix_client_url = Some("https://chat.example.org".into());
+    site.matrix_server = Some("chat.example.org:443".into());
+    let state = AppState::new(
+        app.state.0.auth.clone(),
+        CourseDb::open(&app._dir.path().join("course/course.db")).unwrap(),
+        &DataRoot::new(app._dir.path().to_path_buf()),
+        site,
+    );
+    let router = web::router(state);
+    let get = |path: &'static str| {
+        router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+    };
+    let client = get("/.well-known/matrix/client").await.unwrap();
+    assert_eq!(client.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let body = client.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["m.homeserver"]["base_url"], "https://chat.example.org");
+    let server = get("/.well-known/matrix/server").await.unwrap();
+    let body = server.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["m.server"], "chat.example.org:443");
+}
+
 /// `text` as an `application/x-www-form-urlencoded` value.
 fn form_encode(text: &str) -> String {
     text.bytes()

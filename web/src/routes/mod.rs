@@ -82,6 +82,8 @@ fn pages() -> Router<AppState> {
             get(setup::autoconfig),
         )
         .route("/mail/config-v1.1.xml", get(setup::autoconfig))
+        .route("/.well-known/matrix/client", get(setup::matrix_client))
+        .route("/.well-known/matrix/server", get(setup::matrix_server))
         .route("/static/style.css", get(security::style))
         .route("/git/{repo}/{*rest}", any(git::serve))
         .merge(instructor::router())

@@ -305,6 +305,36 @@ pub async fn autoconfig(State(state): State<AppState>) -> Result<Response, WebEr
         .into_response())
 }
 
+/// `GET /.well-known/matrix/client`: where Matrix clients find the course chat when a student
+/// types `@name:DOMAIN` (SPEC §13); 404 when no chat is configured (`[web] matrix_client_url`).
+pub async fn matrix_client(State(state): State<AppState>) -> Response {
+    match &state.0.site.matrix_client_url {
+        Some(url) => json_with_cors(serde_json::json!({"m.homeserver": {"base_url": url}})),
+        None => WebError::NotFound.into_response(),
+    }
+}
+
+/// `GET /.well-known/matrix/server`: the chat's federation address (`[web] matrix_server`).
+pub async fn matrix_server(State(state): State<AppState>) -> Response {
+    match &state.0.site.matrix_server {
+        Some(server) => json_with_cors(serde_json::json!({"m.server": server})),
+        None => WebError::NotFound.into_response(),
+    }
+}
+
+/// JSON that web Matrix clients may read from another origin, as the spec asks of
+/// `.well-known` answers.
+fn json_with_cors(value: serde_json::Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        value.to_string(),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
