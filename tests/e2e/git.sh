@@ -41,13 +41,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u 'prof:prof password 1' "$URL/..
 PROF="$WORK/prof-base"
 git init -q -b main "$PROF"
 mkdir -p "$PROF/docs" "$PROF/alice"
-printf '# Syllabus\n\nWeek 1: patches.\n' >"$PROF/docs/index.md"
+printf '# Syllabus\n\nWeek 1: [patches](week1.md).\n\n<script>alert("x")</script>\n\n[click](javascript:alert(1))\n' \
+  >"$PROF/docs/index.md"
+printf '# Week 1\n\nSend a series.\n' >"$PROF/docs/week1.md"
 printf 'int existing;\n' >"$PROF/alice/existing.c"
 (cd "$PROF" && git add . && as prof 'prof password 1' commit -q -m "course base")
 as prof 'prof password 1' -C "$PROF" push -q "$URL/base.git" main 2>"$WORK/push.log" \
   || { cat "$WORK/push.log"; fail "the instructor's first push"; }
 expect_eq "$(git -C "$DATA/course/base.git" rev-parse main)" "$(git -C "$PROF" rev-parse main)" \
   "the push reached course/base.git"
+
+# The course site: / renders docs/index.md of the pushed base, publicly, hostile HTML neutralised,
+# relative links working.
+home=$(curl -sS "http://127.0.0.1:$WEB_PORT/")
+expect_contains "$home" "<h1>Syllabus</h1>" "/ shows the syllabus"
+expect_contains "$home" 'href="/docs/week1.md"' "relative links resolve under /docs/"
+case "$home" in *"<script>alert"*|*"javascript:"*) fail "hostile HTML reached the page: $home" ;; esac
+expect_contains "$(curl -sS "http://127.0.0.1:$WEB_PORT/docs/week1.md")" "<h1>Week 1</h1>" "/docs/week1.md"
+expect_eq "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WEB_PORT/docs/../../x.md")" 404 \
+  "no path out of docs/"
 
 # A student clones it, but cannot push.
 CLONE="$WORK/alice-base"

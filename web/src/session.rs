@@ -95,6 +95,22 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// Pages anyone may see (the course site) know who is logged in, if anyone.
+impl axum::extract::OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, WebError> {
+        match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(WebError::LoginRequired { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A logged-in instructor; a student gets 403.
 #[derive(Debug, Clone)]
 pub struct Instructor(pub CurrentUser);

@@ -114,6 +114,8 @@ pub struct Inner {
     pub base_repo: std::path::PathBuf,
     /// The grading repository (`grading.git`), served at `/git/grading.git` to instructors.
     pub grading_repo: std::path::PathBuf,
+    /// The course site's rendered pages, for the base's current commit.
+    pub docs: crate::routes::docs::DocsCache,
     /// Failed `/register` attempts per client address: student ids are short and often
     /// sequential, so unthrottled guessing would hand out other students' accounts.
     pub register_throttle: Throttle,
@@ -150,6 +152,7 @@ impl AppState {
             certificate: root.tls_dir().join("cert.pem"),
             base_repo: root.course_dir().join("base.git"),
             grading_repo: root.grading_repo(),
+            docs: crate::routes::docs::DocsCache::default(),
             register_throttle,
             site,
         }))

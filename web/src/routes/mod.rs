@@ -1,6 +1,7 @@
 //! The routes, one file per area, and the router that joins them (SPEC §11 paths are stable).
 
 pub mod auth;
+pub mod docs;
 pub mod git;
 pub mod instructor;
 pub mod internal;
@@ -8,21 +9,10 @@ pub mod setup;
 pub mod student;
 
 use axum::Router;
-use axum::response::Redirect;
 use axum::routing::{any, get, post};
 
-use crate::session::CurrentUser;
 use crate::state::AppState;
 use crate::{error::WebError, security};
-
-/// `GET /`: the dashboard for whoever is logged in.
-async fn home(user: CurrentUser) -> Redirect {
-    if user.is_instructor() {
-        Redirect::to("/instructor/")
-    } else {
-        Redirect::to("/dashboard")
-    }
-}
 
 /// Unknown paths.
 async fn not_found() -> WebError {
@@ -59,7 +49,8 @@ pub fn internal_router(state: AppState) -> Router {
 /// The pages students and instructors see (SPEC §11 paths).
 fn pages() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(docs::home))
+        .route("/docs/{*path}", get(docs::doc))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/register", get(auth::register_form).post(auth::register))
